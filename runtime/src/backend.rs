@@ -1,0 +1,48 @@
+//! A common face for the inference engines, so `runtime bench` and the parity tests can run the
+//! same noise through each and compare.
+
+use crate::error::Result;
+use crate::generator::Generator;
+use crate::info::ModelInfo;
+
+/// An engine that runs a loaded generator.
+pub trait Backend {
+    /// Short name shown in reports, e.g. `tract` or `ort`.
+    fn name(&self) -> String;
+    /// The model's metadata.
+    fn info(&self) -> &ModelInfo;
+    /// Runs `z` (`[batch, z_dim]`) and labels (conditional models) to `[batch, C, H, W]` values.
+    fn run_batch(&self, z: &[f32], labels: Option<&[i64]>) -> Result<Vec<f32>>;
+}
+
+impl Backend for Generator {
+    fn name(&self) -> String {
+        match self.batch_mode() {
+            crate::generator::BatchMode::Fixed => "tract".into(),
+            crate::generator::BatchMode::Symbolic => "tract-symbolic".into(),
+        }
+    }
+
+    fn info(&self) -> &ModelInfo {
+        Generator::info(self)
+    }
+
+    fn run_batch(&self, z: &[f32], labels: Option<&[i64]>) -> Result<Vec<f32>> {
+        self.run(z, labels)
+    }
+}
+
+/// Largest absolute difference between two equally long outputs (`f32::INFINITY` when their
+/// lengths differ, NaN-aware: a NaN on either side counts as infinite).
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() {
+        return f32::INFINITY;
+    }
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let d = (x - y).abs();
+            if d.is_nan() { f32::INFINITY } else { d }
+        })
+        .fold(0.0, f32::max)
+}

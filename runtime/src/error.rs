@@ -1,0 +1,137 @@
+//! The runtime's one error type: every failure names the file and says what is wrong with it.
+
+use std::path::PathBuf;
+
+use crate::info::MetadataError;
+use crate::spec::SpecError;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while loading a generator, generating, or writing a data set.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The model file cannot be read (missing, unreadable).
+    #[error("{}: cannot read the model file: {source}", path.display())]
+    ReadModel {
+        /// The model path.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not an ONNX model (garbage, truncated, no graph).
+    #[error("{}: not a valid ONNX model: {reason}", path.display())]
+    NotOnnx {
+        /// The model path.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An ONNX model whose inputs or outputs are not a Gantry generator's.
+    #[error("{}: not a Gantry generator: {reason}", path.display())]
+    NotAGenerator {
+        /// The model path.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Metadata missing or invalid.
+    #[error("{}: {source}", path.display())]
+    Metadata {
+        /// The model path.
+        path: PathBuf,
+        /// Which key and why.
+        #[source]
+        source: MetadataError,
+    },
+    /// tract failed to analyse, optimise or run the model.
+    #[error("{}: tract cannot {stage}: {message}", path.display())]
+    Tract {
+        /// The model path.
+        path: PathBuf,
+        /// What tract was doing.
+        stage: String,
+        /// tract's error chain.
+        message: String,
+    },
+    /// A second backend (ONNX Runtime) failed or is not available.
+    #[error("{backend}: {message}")]
+    Backend {
+        /// Backend name.
+        backend: &'static str,
+        /// What went wrong and how to fix it.
+        message: String,
+    },
+    /// Zero samples were requested.
+    #[error("count must be at least 1")]
+    ZeroCount,
+    /// A class index past the model's classes.
+    #[error("class {class} is out of range: the model has {classes} classes, numbered 0 to {}", classes.saturating_sub(1))]
+    ClassOutOfRange {
+        /// Requested class.
+        class: usize,
+        /// Number of classes of the model.
+        classes: usize,
+    },
+    /// A class was requested from an unconditional model.
+    #[error("the model is unconditional (it has no classes), so no class can be chosen")]
+    NotConditional,
+    /// Noise or labels passed to `run` do not fit the model.
+    #[error("invalid input: {reason}")]
+    Input {
+        /// What is wrong.
+        reason: String,
+    },
+    /// An output location cannot be used.
+    #[error("{}: {problem}", path.display())]
+    Output {
+        /// The output path.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Writing an output failed.
+    #[error("{}: cannot write: {source}", path.display())]
+    Write {
+        /// The path being written.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading a data file failed.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        /// The path being read.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A data file is not what it should be.
+    #[error("{}: {problem}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A generator spec is invalid.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+}
+
+impl Error {
+    pub(crate) fn tract(
+        path: &std::path::Path,
+        stage: impl Into<String>,
+        err: impl std::fmt::Display,
+    ) -> Error {
+        Error::Tract {
+            path: path.to_path_buf(),
+            stage: stage.into(),
+            message: format!("{err:#}"),
+        }
+    }
+}

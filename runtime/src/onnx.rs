@@ -1,0 +1,552 @@
+//! The ONNX side of a generator: writing a [`GeneratorSpec`] as an ONNX graph, and reading an
+//! ONNX file back far enough to check that it is a Gantry generator.
+//!
+//! The graph uses standard `ai.onnx` operators only (opset [`OPSET_VERSION`]): `Gather` and
+//! `Concat` for the label embedding, `Gemm` for dense layers, `ConvTranspose`, `Reshape`,
+//! `LeakyRelu`, `Relu`, `Tanh`. Inputs are `z` (float32 `[N, z_dim]`) and, for conditional
+//! models, `label` (int64 `[N]`); the output is `image` (float32 `[N, C, H, W]`, values in
+//! `[-1, 1]`); `N` is the symbolic batch dimension. The protobuf types are tract-onnx's
+//! prost-generated `pb` module, so the runtime needs no second copy of the ONNX schema.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use tract_onnx::pb::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto, attribute_proto::AttributeType,
+    tensor_proto::DataType, tensor_shape_proto::Dimension,
+    tensor_shape_proto::dimension::Value as DimValue, type_proto,
+};
+
+use crate::error::Error;
+use crate::info::ModelInfo;
+use crate::spec::{FeatureShape, GeneratorSpec, Layer, SpecError};
+
+/// The ONNX operator set the exporter targets.
+pub const OPSET_VERSION: i64 = 17;
+/// The ONNX IR version written (IR 8 is the one that goes with opset 17).
+pub const IR_VERSION: i64 = 8;
+/// Name of the noise input.
+pub const INPUT_Z: &str = "z";
+/// Name of the class-label input of conditional generators.
+pub const INPUT_LABEL: &str = "label";
+/// Name of the image output.
+pub const OUTPUT_IMAGE: &str = "image";
+/// Name of the symbolic batch dimension.
+pub const BATCH_DIM: &str = "N";
+
+fn dim_fixed(v: usize) -> Dimension {
+    Dimension {
+        denotation: String::new(),
+        value: Some(DimValue::DimValue(v as i64)),
+    }
+}
+
+fn dim_batch() -> Dimension {
+    Dimension {
+        denotation: String::new(),
+        value: Some(DimValue::DimParam(BATCH_DIM.to_string())),
+    }
+}
+
+fn value_info(name: &str, elem: DataType, dims: &[usize]) -> ValueInfoProto {
+    let dim = std::iter::once(dim_batch())
+        .chain(dims.iter().map(|d| dim_fixed(*d)))
+        .collect();
+    ValueInfoProto {
+        name: name.to_string(),
+        r#type: Some(TypeProto {
+            denotation: String::new(),
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: elem as i32,
+                shape: Some(TensorShapeProto { dim }),
+            })),
+        }),
+        doc_string: String::new(),
+    }
+}
+
+fn tensor_f32(name: &str, dims: &[usize], data: &[f32]) -> TensorProto {
+    TensorProto {
+        name: name.to_string(),
+        dims: dims.iter().map(|d| *d as i64).collect(),
+        data_type: DataType::Float as i32,
+        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+
+fn tensor_i64(name: &str, data: &[i64]) -> TensorProto {
+    TensorProto {
+        name: name.to_string(),
+        dims: vec![data.len() as i64],
+        data_type: DataType::Int64 as i32,
+        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+
+fn attr_int(name: &str, i: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Int as i32,
+        i,
+        ..Default::default()
+    }
+}
+
+fn attr_ints(name: &str, ints: &[usize]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Ints as i32,
+        ints: ints.iter().map(|v| *v as i64).collect(),
+        ..Default::default()
+    }
+}
+
+fn attr_float(name: &str, f: f32) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Float as i32,
+        f,
+        ..Default::default()
+    }
+}
+
+fn node(
+    name: &str,
+    op: &str,
+    inputs: &[&str],
+    output: &str,
+    attribute: Vec<AttributeProto>,
+) -> NodeProto {
+    NodeProto {
+        name: name.to_string(),
+        op_type: op.to_string(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.to_string()],
+        attribute,
+        ..Default::default()
+    }
+}
+
+/// Builds the ONNX model of a spec that has no BatchNorm left (see
+/// [`GeneratorSpec::fold_batch_norm`]); use [`GeneratorSpec::to_model_proto`].
+pub(crate) fn spec_to_model(spec: &GeneratorSpec) -> Result<ModelProto, SpecError> {
+    spec.validate()?;
+    let shapes = spec.shapes()?;
+    let mut nodes = Vec::new();
+    let mut initializers = Vec::new();
+    let mut value_infos = Vec::new();
+    let mut inputs = vec![value_info(INPUT_Z, DataType::Float, &[spec.z_dim])];
+
+    let mut current = INPUT_Z.to_string();
+    if let Some(table) = &spec.label_embedding {
+        inputs.push(value_info(INPUT_LABEL, DataType::Int64, &[]));
+        initializers.push(tensor_f32(
+            "label_embedding.table",
+            &[table.rows, table.cols],
+            &table.data,
+        ));
+        nodes.push(node(
+            "label_embedding.gather",
+            "Gather",
+            &["label_embedding.table", INPUT_LABEL],
+            "label_embedding.output",
+            vec![attr_int("axis", 0)],
+        ));
+        value_infos.push(value_info(
+            "label_embedding.output",
+            DataType::Float,
+            &[table.cols],
+        ));
+        nodes.push(node(
+            "input.concat",
+            "Concat",
+            &[INPUT_Z, "label_embedding.output"],
+            "input.concat.output",
+            vec![attr_int("axis", 1)],
+        ));
+        value_infos.push(value_info(
+            "input.concat.output",
+            DataType::Float,
+            &[spec.input_features()],
+        ));
+        current = "input.concat.output".to_string();
+    }
+
+    let last = spec.layers.len().saturating_sub(1);
+    for (i, (layer, out_shape)) in spec.layers.iter().zip(&shapes[1..]).enumerate() {
+        let prefix = format!("layer{i}");
+        let output = if i == last {
+            OUTPUT_IMAGE.to_string()
+        } else {
+            format!("{prefix}.output")
+        };
+        let name = format!("{prefix}.{}", layer.kind());
+        let input = current.as_str();
+        let n = match layer {
+            Layer::Dense { weight, bias } => {
+                let w = format!("{prefix}.weight");
+                initializers.push(tensor_f32(&w, &[weight.rows, weight.cols], &weight.data));
+                let mut ins = vec![input.to_string(), w];
+                if let Some(b) = bias {
+                    let b_name = format!("{prefix}.bias");
+                    initializers.push(tensor_f32(&b_name, &[b.len()], b));
+                    ins.push(b_name);
+                }
+                let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
+                node(&name, "Gemm", &ins, &output, vec![])
+            }
+            Layer::ConvTranspose2d {
+                weight,
+                c_in,
+                c_out,
+                kernel,
+                bias,
+                stride,
+                padding,
+                output_padding,
+            } => {
+                let w = format!("{prefix}.weight");
+                initializers.push(tensor_f32(
+                    &w,
+                    &[*c_in, *c_out, kernel[0], kernel[1]],
+                    weight,
+                ));
+                let mut ins = vec![input.to_string(), w];
+                if let Some(b) = bias {
+                    let b_name = format!("{prefix}.bias");
+                    initializers.push(tensor_f32(&b_name, &[b.len()], b));
+                    ins.push(b_name);
+                }
+                let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
+                let attrs = vec![
+                    attr_ints("kernel_shape", kernel),
+                    attr_ints("strides", stride),
+                    attr_ints("pads", &[padding[0], padding[1], padding[0], padding[1]]),
+                    attr_ints("output_padding", output_padding),
+                    attr_ints("dilations", &[1, 1]),
+                    attr_int("group", 1),
+                ];
+                node(&name, "ConvTranspose", &ins, &output, attrs)
+            }
+            Layer::Reshape {
+                channels,
+                height,
+                width,
+            } => {
+                let s = format!("{prefix}.shape");
+                initializers.push(tensor_i64(
+                    &s,
+                    &[-1, *channels as i64, *height as i64, *width as i64],
+                ));
+                node(&name, "Reshape", &[input, &s], &output, vec![])
+            }
+            Layer::LeakyRelu { alpha } => node(
+                &name,
+                "LeakyRelu",
+                &[input],
+                &output,
+                vec![attr_float("alpha", *alpha)],
+            ),
+            Layer::Relu => node(&name, "Relu", &[input], &output, vec![]),
+            Layer::Tanh => node(&name, "Tanh", &[input], &output, vec![]),
+            Layer::BatchNorm { .. } => {
+                return Err(SpecError::UnfoldableBatchNorm {
+                    layer: i,
+                    previous: "an unfolded spec (call fold_batch_norm first)".into(),
+                });
+            }
+        };
+        nodes.push(n);
+        if i != last {
+            value_infos.push(value_info(&output, DataType::Float, &out_shape.dims()));
+        }
+        current = output;
+    }
+
+    let FeatureShape::Map(image) = shapes[shapes.len() - 1] else {
+        unreachable!("shapes() checked the output is the image")
+    };
+    let graph = GraphProto {
+        name: "gantry_generator".into(),
+        node: nodes,
+        initializer: initializers,
+        input: inputs,
+        output: vec![value_info(
+            OUTPUT_IMAGE,
+            DataType::Float,
+            &[image.channels, image.height, image.width],
+        )],
+        value_info: value_infos,
+        doc_string: "Gantry generator: z ~ N(0, 1) (and a class label) to images in [-1, 1]."
+            .into(),
+        ..Default::default()
+    };
+    Ok(ModelProto {
+        ir_version: IR_VERSION,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET_VERSION,
+        }],
+        producer_name: "gantry".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        graph: Some(graph),
+        metadata_props: ModelInfo::from_spec(spec).to_props(),
+        ..Default::default()
+    })
+}
+
+/// One dimension of an ONNX tensor type.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Dim {
+    /// A fixed size.
+    Fixed(i64),
+    /// A named symbolic size, like the batch `N`.
+    Symbolic(String),
+    /// Not specified.
+    Unknown,
+}
+
+impl std::fmt::Display for Dim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dim::Fixed(v) => write!(f, "{v}"),
+            Dim::Symbolic(s) => write!(f, "{s}"),
+            Dim::Unknown => write!(f, "?"),
+        }
+    }
+}
+
+/// Name, element type and shape of a graph input or output.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TensorDesc {
+    /// Tensor name.
+    pub name: String,
+    /// Element type, ONNX spelling (`FLOAT`, `INT64`...).
+    pub dtype: String,
+    /// Dimensions, or `None` when the rank is not given.
+    pub shape: Option<Vec<Dim>>,
+}
+
+impl std::fmt::Display for TensorDesc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.shape {
+            Some(s) => {
+                let dims: Vec<String> = s.iter().map(Dim::to_string).collect();
+                write!(f, "{} {} [{}]", self.name, self.dtype, dims.join(", "))
+            }
+            None => write!(f, "{} {} (rank unknown)", self.name, self.dtype),
+        }
+    }
+}
+
+/// What a checked generator file contains, beyond its metadata.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct GraphSummary {
+    /// Graph inputs (initializers excluded).
+    pub inputs: Vec<TensorDesc>,
+    /// Graph outputs.
+    pub outputs: Vec<TensorDesc>,
+    /// Number of floating-point values in the initializers (the weights).
+    pub parameters: u64,
+    /// ONNX IR version.
+    pub ir_version: i64,
+    /// `ai.onnx` operator set version.
+    pub opset: i64,
+    /// `producer_name producer_version`.
+    pub producer: String,
+    /// Number of nodes per operator type.
+    pub operators: BTreeMap<String, usize>,
+}
+
+fn desc(v: &ValueInfoProto) -> TensorDesc {
+    let tensor = v
+        .r#type
+        .as_ref()
+        .and_then(|t| t.value.as_ref())
+        .map(|type_proto::Value::TensorType(t)| t);
+    let dtype = tensor
+        .and_then(|t| DataType::try_from(t.elem_type).ok())
+        .map_or("UNDEFINED".to_string(), |d| d.as_str_name().to_string());
+    let shape = tensor.and_then(|t| t.shape.as_ref()).map(|s| {
+        s.dim
+            .iter()
+            .map(|d| match &d.value {
+                Some(DimValue::DimValue(v)) => Dim::Fixed(*v),
+                Some(DimValue::DimParam(p)) if !p.is_empty() => Dim::Symbolic(p.clone()),
+                _ => Dim::Unknown,
+            })
+            .collect()
+    });
+    TensorDesc {
+        name: v.name.clone(),
+        dtype,
+        shape,
+    }
+}
+
+/// Decodes ONNX protobuf bytes.
+pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<ModelProto, Error> {
+    let not_onnx = |reason: String| Error::NotOnnx {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if bytes.is_empty() {
+        return Err(not_onnx("the file is empty".into()));
+    }
+    let model = <ModelProto as prost::Message>::decode(bytes).map_err(|e| {
+        not_onnx(format!(
+            "protobuf decoding failed ({e}); the file is truncated or is not an .onnx file"
+        ))
+    })?;
+    let Some(graph) = &model.graph else {
+        return Err(not_onnx(
+            "it has no graph; the file is truncated or is not an .onnx file".into(),
+        ));
+    };
+    if graph.node.is_empty() || graph.output.is_empty() {
+        return Err(not_onnx("its graph has no nodes or no outputs".into()));
+    }
+    Ok(model)
+}
+
+fn check_dims(
+    t: &TensorDesc,
+    dtype: &str,
+    rest: &[Option<usize>],
+    what: &str,
+) -> Result<(), String> {
+    if t.dtype != dtype {
+        return Err(format!(
+            "{what} `{}` is {}, expected {dtype}",
+            t.name, t.dtype
+        ));
+    }
+    let shape = t
+        .shape
+        .as_ref()
+        .ok_or_else(|| format!("{what} `{}` has no shape", t.name))?;
+    if shape.len() != rest.len() + 1 {
+        return Err(format!(
+            "{what} `{}` has rank {}, expected {}",
+            t.name,
+            shape.len(),
+            rest.len() + 1
+        ));
+    }
+    if let Dim::Fixed(b) = shape[0] {
+        return Err(format!(
+            "{what} `{}` has a fixed batch dimension ({b}); export it with a symbolic batch `{BATCH_DIM}`",
+            t.name
+        ));
+    }
+    for (i, (got, want)) in shape[1..].iter().zip(rest).enumerate() {
+        if let (Dim::Fixed(g), Some(w)) = (got, want)
+            && *g != *w as i64
+        {
+            return Err(format!(
+                "{what} `{}` has dimension {} = {g}, the metadata says {w}",
+                t.name,
+                i + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `model` has a generator's signature, consistent with its metadata, and
+/// summarises it.
+pub(crate) fn check_generator(
+    path: &Path,
+    model: &ModelProto,
+    info: &ModelInfo,
+) -> Result<GraphSummary, Error> {
+    let bad = |reason: String| Error::NotAGenerator {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let graph = model.graph.as_ref().expect("decode() checked the graph");
+    let initializer_names: std::collections::HashSet<&str> =
+        graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inputs: Vec<TensorDesc> = graph
+        .input
+        .iter()
+        .filter(|i| !initializer_names.contains(i.name.as_str()))
+        .map(desc)
+        .collect();
+    let outputs: Vec<TensorDesc> = graph.output.iter().map(desc).collect();
+
+    let expected_inputs: Vec<&str> = if info.is_conditional() {
+        vec![INPUT_Z, INPUT_LABEL]
+    } else {
+        vec![INPUT_Z]
+    };
+    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    if names != expected_inputs {
+        return Err(bad(format!(
+            "its inputs are {names:?}, expected {expected_inputs:?} for a{} model",
+            if info.is_conditional() {
+                " conditional"
+            } else {
+                "n unconditional"
+            }
+        )));
+    }
+    check_dims(&inputs[0], "FLOAT", &[Some(info.z_dim)], "input").map_err(bad)?;
+    if info.is_conditional() {
+        check_dims(&inputs[1], "INT64", &[], "input").map_err(bad)?;
+    }
+    let names: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
+    if names != [OUTPUT_IMAGE] {
+        return Err(bad(format!(
+            "its outputs are {names:?}, expected [\"{OUTPUT_IMAGE}\"]"
+        )));
+    }
+    let img = info.image;
+    check_dims(
+        &outputs[0],
+        "FLOAT",
+        &[Some(img.channels), Some(img.height), Some(img.width)],
+        "output",
+    )
+    .map_err(bad)?;
+
+    let parameters = graph
+        .initializer
+        .iter()
+        .filter(|t| {
+            [
+                DataType::Float,
+                DataType::Float16,
+                DataType::Double,
+                DataType::Bfloat16,
+            ]
+            .iter()
+            .any(|d| *d as i32 == t.data_type)
+        })
+        .map(|t| t.dims.iter().product::<i64>().max(0) as u64)
+        .sum();
+    let mut operators = BTreeMap::new();
+    for n in &graph.node {
+        *operators.entry(n.op_type.clone()).or_insert(0) += 1;
+    }
+    let opset = model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(0, |o| o.version);
+    Ok(GraphSummary {
+        inputs,
+        outputs,
+        parameters,
+        ir_version: model.ir_version,
+        opset,
+        producer: format!("{} {}", model.producer_name, model.producer_version)
+            .trim()
+            .to_string(),
+        operators,
+    })
+}

@@ -1,0 +1,885 @@
+//! A plain-Rust description of a feed-forward generator, independent of any training framework.
+//!
+//! The trainer converts its trained weights into a [`GeneratorSpec`]; this crate checks it
+//! ([`GeneratorSpec::validate`]), folds BatchNorm away ([`GeneratorSpec::fold_batch_norm`]) and
+//! writes it as a standard ONNX file ([`GeneratorSpec::write_onnx`]). Keeping the description here,
+//! and not in the trainer, lets the runtime (and the int8 quantizer) own the ONNX format without
+//! depending on burn. [`GeneratorSpec::forward_reference`] is a slow, obviously-correct forward pass
+//! used to prove that the exported graph computes what the description says.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::fsutil;
+
+/// Shape of one generated image, channels first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct ImageShape {
+    /// Number of channels (1 for grayscale, 3 for RGB).
+    pub channels: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Width in pixels.
+    pub width: usize,
+}
+
+impl ImageShape {
+    /// Number of values in one image (`channels * height * width`).
+    pub fn numel(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+}
+
+impl fmt::Display for ImageShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}x{}", self.channels, self.height, self.width)
+    }
+}
+
+/// A dense row-major matrix.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matrix {
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
+    /// `rows * cols` values, row after row.
+    pub data: Vec<f32>,
+}
+
+impl Matrix {
+    /// Value at (`row`, `col`).
+    pub fn at(&self, row: usize, col: usize) -> f32 {
+        self.data[row * self.cols + col]
+    }
+}
+
+/// One layer of a feed-forward generator, in inference form.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Layer {
+    /// `y = x W + b` on `[N, in]`; `weight` is `[in, out]` row-major (burn's `Linear` layout).
+    Dense {
+        /// `[in, out]` row-major.
+        weight: Matrix,
+        /// `out` values, or none.
+        bias: Option<Vec<f32>>,
+    },
+    /// `y = gamma (x - mean) / sqrt(var + epsilon) + beta` over dimension 1 (features or channels).
+    BatchNorm {
+        /// Scale per feature/channel.
+        gamma: Vec<f32>,
+        /// Shift per feature/channel.
+        beta: Vec<f32>,
+        /// Running mean per feature/channel.
+        mean: Vec<f32>,
+        /// Running variance per feature/channel.
+        var: Vec<f32>,
+        /// Added to the variance before the square root.
+        epsilon: f32,
+    },
+    /// `y = x` for `x >= 0`, `alpha * x` otherwise.
+    LeakyRelu {
+        /// Slope for negative inputs.
+        alpha: f32,
+    },
+    /// `y = max(x, 0)`.
+    Relu,
+    /// `y = tanh(x)`.
+    Tanh,
+    /// `[N, C*H*W] -> [N, C, H, W]`.
+    Reshape {
+        /// C.
+        channels: usize,
+        /// H.
+        height: usize,
+        /// W.
+        width: usize,
+    },
+    /// Transposed 2-D convolution on `[N, c_in, H, W]`, ONNX/PyTorch/burn semantics:
+    /// `H_out = (H - 1) * stride - 2 * padding + kernel + output_padding`.
+    ConvTranspose2d {
+        /// `[c_in, c_out, kh, kw]` row-major, as in ONNX and burn.
+        weight: Vec<f32>,
+        /// Input channels.
+        c_in: usize,
+        /// Output channels.
+        c_out: usize,
+        /// `[kh, kw]`.
+        kernel: [usize; 2],
+        /// `c_out` values, or none.
+        bias: Option<Vec<f32>>,
+        /// `[sh, sw]`.
+        stride: [usize; 2],
+        /// `[ph, pw]`, applied on both sides.
+        padding: [usize; 2],
+        /// `[oph, opw]`, each smaller than its stride.
+        output_padding: [usize; 2],
+    },
+}
+
+impl Layer {
+    /// The layer's kind, as used in error messages and node names.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Layer::Dense { .. } => "Dense",
+            Layer::BatchNorm { .. } => "BatchNorm",
+            Layer::LeakyRelu { .. } => "LeakyRelu",
+            Layer::Relu => "Relu",
+            Layer::Tanh => "Tanh",
+            Layer::Reshape { .. } => "Reshape",
+            Layer::ConvTranspose2d { .. } => "ConvTranspose2d",
+        }
+    }
+}
+
+/// The shape of the activations between two layers, batch dimension left out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeatureShape {
+    /// `[N, features]`.
+    Flat(usize),
+    /// `[N, C, H, W]`.
+    Map(ImageShape),
+}
+
+impl FeatureShape {
+    /// Size of dimension 1 (features or channels), the axis BatchNorm normalises.
+    pub fn dim1(&self) -> usize {
+        match self {
+            FeatureShape::Flat(f) => *f,
+            FeatureShape::Map(s) => s.channels,
+        }
+    }
+
+    /// Dimensions after the batch dimension.
+    pub fn dims(&self) -> Vec<usize> {
+        match self {
+            FeatureShape::Flat(f) => vec![*f],
+            FeatureShape::Map(s) => vec![s.channels, s.height, s.width],
+        }
+    }
+
+    /// Values per sample.
+    pub fn numel(&self) -> usize {
+        self.dims().iter().product()
+    }
+}
+
+impl fmt::Display for FeatureShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FeatureShape::Flat(n) => write!(f, "[N, {n}]"),
+            FeatureShape::Map(s) => write!(f, "[N, {}, {}, {}]", s.channels, s.height, s.width),
+        }
+    }
+}
+
+/// A feed-forward generator: `z` (and a class label) in, images in `[-1, 1]` out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeneratorSpec {
+    /// Length of the noise vector `z`.
+    pub z_dim: usize,
+    /// Shape of one output image.
+    pub image: ImageShape,
+    /// Class names; empty for an unconditional generator.
+    pub classes: Vec<String>,
+    /// For conditional generators, a `[classes, embedding]` table: the network's input is
+    /// `concat([z, table[label]], axis 1)`.
+    pub label_embedding: Option<Matrix>,
+    /// The layers, applied in order.
+    pub layers: Vec<Layer>,
+    /// Extra metadata written verbatim into the ONNX `metadata_props` (dataset, steps, config
+    /// JSON, quality JSON...); see [`crate::info::keys`] for the recommended names. The keys the
+    /// runtime writes itself ([`crate::info::keys::RESERVED`]) are refused.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Why a [`GeneratorSpec`] cannot be exported.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// A size that must be positive is zero.
+    #[error("{what} must be at least 1")]
+    ZeroSize {
+        /// What is zero.
+        what: &'static str,
+    },
+    /// Classes and label embedding disagree.
+    #[error("conditioning: {problem}")]
+    Conditioning {
+        /// What is wrong.
+        problem: String,
+    },
+    /// A parameter buffer has the wrong number of values.
+    #[error("{location}: {what} has {actual} values, expected {expected}")]
+    Length {
+        /// Layer or table.
+        location: String,
+        /// Which buffer.
+        what: &'static str,
+        /// Expected number of values.
+        expected: usize,
+        /// Actual number of values.
+        actual: usize,
+    },
+    /// A layer cannot take the activations the previous layer produces.
+    #[error("{location}: takes {expected} but receives {found}")]
+    Shape {
+        /// Layer.
+        location: String,
+        /// What the layer needs.
+        expected: String,
+        /// What it gets.
+        found: FeatureShape,
+    },
+    /// A hyper-parameter is out of its valid range.
+    #[error("{location}: {problem}")]
+    Parameter {
+        /// Layer.
+        location: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A weight is NaN or infinite (a diverged run?).
+    #[error("{location}: {what} contains a NaN or infinite value (did training diverge?)")]
+    NonFinite {
+        /// Layer or table.
+        location: String,
+        /// Which buffer.
+        what: &'static str,
+    },
+    /// The last layer does not produce the declared image shape.
+    #[error("the layers produce {found}, but the image shape is {expected}")]
+    Output {
+        /// Declared image shape.
+        expected: ImageShape,
+        /// What the layers produce.
+        found: FeatureShape,
+    },
+    /// A BatchNorm does not directly follow a Dense or ConvTranspose2d layer.
+    #[error(
+        "layer {layer} (BatchNorm) cannot be folded: it follows {previous}, not Dense or ConvTranspose2d"
+    )]
+    UnfoldableBatchNorm {
+        /// Index of the BatchNorm.
+        layer: usize,
+        /// What precedes it.
+        previous: String,
+    },
+    /// `metadata` uses a key the runtime writes itself.
+    #[error("metadata key `{key}` is reserved for the runtime; choose another key")]
+    ReservedMetadataKey {
+        /// The offending key.
+        key: String,
+    },
+    /// Inputs to [`GeneratorSpec::forward_reference`] do not fit the spec.
+    #[error("reference forward: {problem}")]
+    Input {
+        /// What is wrong.
+        problem: String,
+    },
+    /// Writing the ONNX file failed.
+    #[error("{}: cannot write the ONNX file: {source}", path.display())]
+    Write {
+        /// Target path.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn location(index: usize, layer: &Layer) -> String {
+    format!("layer {index} ({})", layer.kind())
+}
+
+fn check_len(
+    location: &str,
+    what: &'static str,
+    v: &[f32],
+    expected: usize,
+) -> Result<(), SpecError> {
+    if v.len() != expected {
+        return Err(SpecError::Length {
+            location: location.to_string(),
+            what,
+            expected,
+            actual: v.len(),
+        });
+    }
+    if v.iter().any(|x| !x.is_finite()) {
+        return Err(SpecError::NonFinite {
+            location: location.to_string(),
+            what,
+        });
+    }
+    Ok(())
+}
+
+/// Output size of a transposed convolution along one axis, or `None` when not positive.
+fn deconv_out(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    output_padding: usize,
+) -> Option<usize> {
+    let out = (input as i64 - 1) * stride as i64 - 2 * padding as i64
+        + kernel as i64
+        + output_padding as i64;
+    (out > 0).then_some(out as usize)
+}
+
+impl GeneratorSpec {
+    /// Whether the generator takes a class label.
+    pub fn is_conditional(&self) -> bool {
+        !self.classes.is_empty()
+    }
+
+    /// Width of the first layer's input: `z_dim`, plus the embedding width when conditional.
+    pub fn input_features(&self) -> usize {
+        self.z_dim + self.label_embedding.as_ref().map_or(0, |m| m.cols)
+    }
+
+    /// Checks that every buffer has the right length and the shapes chain from the input to
+    /// the image; returns the activation shape after each layer (`shapes[0]` is the input).
+    pub fn shapes(&self) -> Result<Vec<FeatureShape>, SpecError> {
+        if self.z_dim == 0 {
+            return Err(SpecError::ZeroSize { what: "z_dim" });
+        }
+        for (what, v) in [
+            ("image channels", self.image.channels),
+            ("image height", self.image.height),
+            ("image width", self.image.width),
+        ] {
+            if v == 0 {
+                return Err(SpecError::ZeroSize { what });
+            }
+        }
+        match (&self.label_embedding, self.classes.is_empty()) {
+            (None, true) => {}
+            (Some(_), true) => {
+                return Err(SpecError::Conditioning {
+                    problem: "a label embedding is given but the class list is empty".into(),
+                });
+            }
+            (None, false) => {
+                return Err(SpecError::Conditioning {
+                    problem: format!(
+                        "{} classes are listed but there is no label embedding",
+                        self.classes.len()
+                    ),
+                });
+            }
+            (Some(table), false) => {
+                if table.rows != self.classes.len() {
+                    return Err(SpecError::Conditioning {
+                        problem: format!(
+                            "the label embedding has {} rows but there are {} classes",
+                            table.rows,
+                            self.classes.len()
+                        ),
+                    });
+                }
+                if table.cols == 0 {
+                    return Err(SpecError::ZeroSize {
+                        what: "label embedding width",
+                    });
+                }
+                check_len(
+                    "label embedding",
+                    "table",
+                    &table.data,
+                    table.rows * table.cols,
+                )?;
+            }
+        }
+        let mut shapes = vec![FeatureShape::Flat(self.input_features())];
+        for (index, layer) in self.layers.iter().enumerate() {
+            let at = location(index, layer);
+            let input = *shapes.last().expect("shapes starts non-empty");
+            let output = match layer {
+                Layer::Dense { weight, bias } => {
+                    let FeatureShape::Flat(features) = input else {
+                        return Err(SpecError::Shape {
+                            location: at,
+                            expected: "[N, features]".into(),
+                            found: input,
+                        });
+                    };
+                    if weight.rows != features {
+                        return Err(SpecError::Shape {
+                            location: at,
+                            expected: format!("[N, {}]", weight.rows),
+                            found: input,
+                        });
+                    }
+                    if weight.cols == 0 {
+                        return Err(SpecError::ZeroSize {
+                            what: "Dense output width",
+                        });
+                    }
+                    check_len(&at, "weight", &weight.data, weight.rows * weight.cols)?;
+                    if let Some(b) = bias {
+                        check_len(&at, "bias", b, weight.cols)?;
+                    }
+                    FeatureShape::Flat(weight.cols)
+                }
+                Layer::BatchNorm {
+                    gamma,
+                    beta,
+                    mean,
+                    var,
+                    epsilon,
+                } => {
+                    let n = input.dim1();
+                    check_len(&at, "gamma", gamma, n)?;
+                    check_len(&at, "beta", beta, n)?;
+                    check_len(&at, "mean", mean, n)?;
+                    check_len(&at, "var", var, n)?;
+                    if !(epsilon.is_finite() && *epsilon >= 0.0) {
+                        return Err(SpecError::Parameter {
+                            location: at,
+                            problem: format!("epsilon {epsilon} must be finite and non-negative"),
+                        });
+                    }
+                    if let Some(v) = var.iter().find(|v| **v + *epsilon <= 0.0) {
+                        return Err(SpecError::Parameter {
+                            location: at,
+                            problem: format!("var + epsilon must be positive, found var {v}"),
+                        });
+                    }
+                    input
+                }
+                Layer::LeakyRelu { alpha } => {
+                    if !alpha.is_finite() {
+                        return Err(SpecError::Parameter {
+                            location: at,
+                            problem: format!("alpha {alpha} is not finite"),
+                        });
+                    }
+                    input
+                }
+                Layer::Relu | Layer::Tanh => input,
+                Layer::Reshape {
+                    channels,
+                    height,
+                    width,
+                } => {
+                    let target = ImageShape {
+                        channels: *channels,
+                        height: *height,
+                        width: *width,
+                    };
+                    if target.numel() == 0 {
+                        return Err(SpecError::ZeroSize {
+                            what: "Reshape dimensions",
+                        });
+                    }
+                    match input {
+                        FeatureShape::Flat(f) if f == target.numel() => FeatureShape::Map(target),
+                        _ => {
+                            return Err(SpecError::Shape {
+                                location: at,
+                                expected: format!("[N, {}]", target.numel()),
+                                found: input,
+                            });
+                        }
+                    }
+                }
+                Layer::ConvTranspose2d {
+                    weight,
+                    c_in,
+                    c_out,
+                    kernel,
+                    bias,
+                    stride,
+                    padding,
+                    output_padding,
+                } => {
+                    let FeatureShape::Map(map) = input else {
+                        return Err(SpecError::Shape {
+                            location: at,
+                            expected: format!("[N, {c_in}, H, W]"),
+                            found: input,
+                        });
+                    };
+                    if map.channels != *c_in {
+                        return Err(SpecError::Shape {
+                            location: at,
+                            expected: format!("[N, {c_in}, H, W]"),
+                            found: input,
+                        });
+                    }
+                    if *c_out == 0 || kernel.contains(&0) {
+                        return Err(SpecError::ZeroSize {
+                            what: "ConvTranspose2d c_out and kernel",
+                        });
+                    }
+                    if stride.contains(&0) {
+                        return Err(SpecError::Parameter {
+                            location: at,
+                            problem: "stride must be at least 1".into(),
+                        });
+                    }
+                    if output_padding[0] >= stride[0] || output_padding[1] >= stride[1] {
+                        return Err(SpecError::Parameter {
+                            location: at,
+                            problem: format!(
+                                "output_padding {output_padding:?} must be smaller than stride {stride:?}"
+                            ),
+                        });
+                    }
+                    check_len(&at, "weight", weight, c_in * c_out * kernel[0] * kernel[1])?;
+                    if let Some(b) = bias {
+                        check_len(&at, "bias", b, *c_out)?;
+                    }
+                    let h = deconv_out(
+                        map.height,
+                        kernel[0],
+                        stride[0],
+                        padding[0],
+                        output_padding[0],
+                    );
+                    let w = deconv_out(
+                        map.width,
+                        kernel[1],
+                        stride[1],
+                        padding[1],
+                        output_padding[1],
+                    );
+                    let (Some(height), Some(width)) = (h, w) else {
+                        return Err(SpecError::Parameter {
+                            location: at,
+                            problem: format!(
+                                "padding {padding:?} leaves no output for a {}x{} input",
+                                map.height, map.width
+                            ),
+                        });
+                    };
+                    FeatureShape::Map(ImageShape {
+                        channels: *c_out,
+                        height,
+                        width,
+                    })
+                }
+            };
+            shapes.push(output);
+        }
+        let last = *shapes.last().expect("shapes starts non-empty");
+        if last != FeatureShape::Map(self.image) {
+            return Err(SpecError::Output {
+                expected: self.image,
+                found: last,
+            });
+        }
+        Ok(shapes)
+    }
+
+    /// Checks the spec (see [`GeneratorSpec::shapes`]) and its metadata keys.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        self.shapes()?;
+        if let Some(key) = self
+            .metadata
+            .keys()
+            .find(|k| crate::info::keys::is_reserved(k))
+        {
+            return Err(SpecError::ReservedMetadataKey { key: key.clone() });
+        }
+        Ok(())
+    }
+
+    /// Returns a copy where each BatchNorm is folded into the Dense or ConvTranspose2d layer
+    /// right before it, so the graph only has inference operations. Folding is done in f64:
+    /// `W' = W * s`, `b' = (b - mean) * s + beta` with `s = gamma / sqrt(var + epsilon)` per
+    /// output feature/channel.
+    pub fn fold_batch_norm(&self) -> Result<GeneratorSpec, SpecError> {
+        self.validate()?;
+        let mut layers: Vec<Layer> = Vec::with_capacity(self.layers.len());
+        for (index, layer) in self.layers.iter().enumerate() {
+            let Layer::BatchNorm {
+                gamma,
+                beta,
+                mean,
+                var,
+                epsilon,
+            } = layer
+            else {
+                layers.push(layer.clone());
+                continue;
+            };
+            let scale: Vec<f64> = gamma
+                .iter()
+                .zip(var)
+                .map(|(g, v)| *g as f64 / (*v as f64 + *epsilon as f64).sqrt())
+                .collect();
+            let shift =
+                |c: usize, b: f64| ((b - mean[c] as f64) * scale[c] + beta[c] as f64) as f32;
+            match layers.last_mut() {
+                Some(Layer::Dense { weight, bias }) => {
+                    let cols = weight.cols;
+                    for (i, w) in weight.data.iter_mut().enumerate() {
+                        *w = (*w as f64 * scale[i % cols]) as f32;
+                    }
+                    let old = bias.take().unwrap_or_else(|| vec![0.0; cols]);
+                    *bias = Some((0..cols).map(|c| shift(c, old[c] as f64)).collect());
+                }
+                Some(Layer::ConvTranspose2d {
+                    weight,
+                    c_out,
+                    kernel,
+                    bias,
+                    ..
+                }) => {
+                    let (c_out, taps) = (*c_out, kernel[0] * kernel[1]);
+                    for (i, w) in weight.iter_mut().enumerate() {
+                        *w = (*w as f64 * scale[(i / taps) % c_out]) as f32;
+                    }
+                    let old = bias.take().unwrap_or_else(|| vec![0.0; c_out]);
+                    *bias = Some((0..c_out).map(|c| shift(c, old[c] as f64)).collect());
+                }
+                previous => {
+                    return Err(SpecError::UnfoldableBatchNorm {
+                        layer: index,
+                        previous: previous
+                            .map_or("the input".to_string(), |p| p.kind().to_string()),
+                    });
+                }
+            }
+        }
+        Ok(GeneratorSpec {
+            layers,
+            ..self.clone()
+        })
+    }
+
+    /// Number of learned values in the exported (BatchNorm-folded) graph.
+    pub fn parameter_count(&self) -> Result<u64, SpecError> {
+        let folded = self.fold_batch_norm()?;
+        let table = folded.label_embedding.as_ref().map_or(0, |t| t.data.len());
+        let layers: usize = folded
+            .layers
+            .iter()
+            .map(|l| match l {
+                Layer::Dense { weight, bias } => {
+                    weight.data.len() + bias.as_ref().map_or(0, Vec::len)
+                }
+                Layer::ConvTranspose2d { weight, bias, .. } => {
+                    weight.len() + bias.as_ref().map_or(0, Vec::len)
+                }
+                _ => 0,
+            })
+            .sum();
+        Ok((table + layers) as u64)
+    }
+
+    /// Multiply-accumulates per generated sample in the Dense and ConvTranspose2d layers.
+    pub fn macs_per_sample(&self) -> Result<u64, SpecError> {
+        let shapes = self.shapes()?;
+        let mut macs = 0u64;
+        for (layer, input) in self.layers.iter().zip(&shapes) {
+            macs += match (layer, input) {
+                (Layer::Dense { weight, .. }, _) => (weight.rows * weight.cols) as u64,
+                (
+                    Layer::ConvTranspose2d {
+                        c_in,
+                        c_out,
+                        kernel,
+                        ..
+                    },
+                    FeatureShape::Map(m),
+                ) => (c_in * c_out * kernel[0] * kernel[1] * m.height * m.width) as u64,
+                _ => 0,
+            };
+        }
+        Ok(macs)
+    }
+
+    /// A direct, unoptimised forward pass (f64 accumulation) of the spec as written, BatchNorm
+    /// included. `z` is `[batch, z_dim]` row-major; `labels` (conditional models only) has one
+    /// class index per sample. Returns `[batch, C, H, W]`.
+    pub fn forward_reference(
+        &self,
+        z: &[f32],
+        labels: Option<&[i64]>,
+    ) -> Result<Vec<f32>, SpecError> {
+        let shapes = self.shapes()?;
+        if z.is_empty() || !z.len().is_multiple_of(self.z_dim) {
+            return Err(SpecError::Input {
+                problem: format!(
+                    "z has {} values, not a positive multiple of z_dim {}",
+                    z.len(),
+                    self.z_dim
+                ),
+            });
+        }
+        let batch = z.len() / self.z_dim;
+        let mut x: Vec<f64> = match (&self.label_embedding, labels) {
+            (None, None) => z.iter().map(|v| *v as f64).collect(),
+            (Some(table), Some(labels)) => {
+                if labels.len() != batch {
+                    return Err(SpecError::Input {
+                        problem: format!("{} labels for a batch of {batch}", labels.len()),
+                    });
+                }
+                let mut x = Vec::with_capacity(batch * (self.z_dim + table.cols));
+                for (n, label) in labels.iter().enumerate() {
+                    let row = usize::try_from(*label)
+                        .ok()
+                        .filter(|r| *r < table.rows)
+                        .ok_or_else(|| SpecError::Input {
+                            problem: format!("label {label} is not a class index"),
+                        })?;
+                    x.extend(
+                        z[n * self.z_dim..(n + 1) * self.z_dim]
+                            .iter()
+                            .map(|v| *v as f64),
+                    );
+                    x.extend(
+                        table.data[row * table.cols..(row + 1) * table.cols]
+                            .iter()
+                            .map(|v| *v as f64),
+                    );
+                }
+                x
+            }
+            (None, Some(_)) => {
+                return Err(SpecError::Input {
+                    problem: "labels given to an unconditional generator".into(),
+                });
+            }
+            (Some(_), None) => {
+                return Err(SpecError::Input {
+                    problem: "a conditional generator needs labels".into(),
+                });
+            }
+        };
+        for (layer, input) in self.layers.iter().zip(&shapes) {
+            x = forward_layer(layer, *input, batch, &x);
+        }
+        Ok(x.into_iter().map(|v| v as f32).collect())
+    }
+
+    /// Encodes the spec (BatchNorm folded) as an ONNX `ModelProto`; see [`crate::onnx`].
+    pub fn to_model_proto(&self) -> Result<tract_onnx::pb::ModelProto, SpecError> {
+        crate::onnx::spec_to_model(&self.fold_batch_norm()?)
+    }
+
+    /// Encodes the spec (BatchNorm folded) as ONNX protobuf bytes.
+    pub fn to_onnx(&self) -> Result<Vec<u8>, SpecError> {
+        Ok(prost::Message::encode_to_vec(&self.to_model_proto()?))
+    }
+
+    /// Writes the ONNX file atomically (temporary file in the same folder, then rename).
+    pub fn write_onnx(&self, path: impl AsRef<Path>) -> Result<(), SpecError> {
+        let path = path.as_ref();
+        let bytes = self.to_onnx()?;
+        fsutil::write_atomic(path, &bytes).map_err(|source| SpecError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+fn forward_layer(layer: &Layer, input: FeatureShape, batch: usize, x: &[f64]) -> Vec<f64> {
+    match layer {
+        Layer::Dense { weight, bias } => {
+            let (k, m) = (weight.rows, weight.cols);
+            let mut y = vec![0.0; batch * m];
+            for n in 0..batch {
+                for j in 0..m {
+                    let mut acc = bias.as_ref().map_or(0.0, |b| b[j] as f64);
+                    for i in 0..k {
+                        acc += x[n * k + i] * weight.data[i * m + j] as f64;
+                    }
+                    y[n * m + j] = acc;
+                }
+            }
+            y
+        }
+        Layer::BatchNorm {
+            gamma,
+            beta,
+            mean,
+            var,
+            epsilon,
+        } => {
+            let c = input.dim1();
+            let inner = input.numel() / c;
+            x.iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let ch = (i / inner) % c;
+                    (v - mean[ch] as f64) / (var[ch] as f64 + *epsilon as f64).sqrt()
+                        * gamma[ch] as f64
+                        + beta[ch] as f64
+                })
+                .collect()
+        }
+        Layer::LeakyRelu { alpha } => x
+            .iter()
+            .map(|v| if *v >= 0.0 { *v } else { *alpha as f64 * v })
+            .collect(),
+        Layer::Relu => x.iter().map(|v| v.max(0.0)).collect(),
+        Layer::Tanh => x.iter().map(|v| v.tanh()).collect(),
+        Layer::Reshape { .. } => x.to_vec(),
+        Layer::ConvTranspose2d {
+            weight,
+            c_in,
+            c_out,
+            kernel,
+            bias,
+            stride,
+            padding,
+            output_padding,
+        } => {
+            let FeatureShape::Map(m) = input else {
+                unreachable!("validated by shapes()")
+            };
+            let ho = deconv_out(
+                m.height,
+                kernel[0],
+                stride[0],
+                padding[0],
+                output_padding[0],
+            )
+            .expect("validated");
+            let wo = deconv_out(m.width, kernel[1], stride[1], padding[1], output_padding[1])
+                .expect("validated");
+            let (hi, wi) = (m.height, m.width);
+            let mut y = vec![0.0; batch * c_out * ho * wo];
+            for n in 0..batch {
+                for co in 0..*c_out {
+                    let b = bias.as_ref().map_or(0.0, |b| b[co] as f64);
+                    y[(n * c_out + co) * ho * wo..(n * c_out + co + 1) * ho * wo].fill(b);
+                }
+                for ci in 0..*c_in {
+                    for iy in 0..hi {
+                        for ix in 0..wi {
+                            let v = x[((n * c_in + ci) * hi + iy) * wi + ix];
+                            for co in 0..*c_out {
+                                for ky in 0..kernel[0] {
+                                    let oy = (iy * stride[0] + ky) as i64 - padding[0] as i64;
+                                    if oy < 0 || oy >= ho as i64 {
+                                        continue;
+                                    }
+                                    for kx in 0..kernel[1] {
+                                        let ox = (ix * stride[1] + kx) as i64 - padding[1] as i64;
+                                        if ox < 0 || ox >= wo as i64 {
+                                            continue;
+                                        }
+                                        let w = weight
+                                            [((ci * c_out + co) * kernel[0] + ky) * kernel[1] + kx]
+                                            as f64;
+                                        y[((n * c_out + co) * ho + oy as usize) * wo
+                                            + ox as usize] += v * w;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            y
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! The `runtime` binary, end to end: what a user types, what they get, and the exit codes.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn runtime(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_runtime"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn info_text_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = common::dcgan(1, true);
+    let model = common::write(&spec, dir.path(), "cond");
+    let o = runtime(&["info", "--model", s(&model)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    for needle in [
+        "z_dim:        16",
+        "image:        1x28x28",
+        "classes:      10 (0=0, 1=1",
+        "input:        z FLOAT [N, 16]",
+        "input:        label INT64 [N]",
+        "output:       image FLOAT [N, 1, 28, 28]",
+        "gantry.dataset = random-test",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    assert!(
+        out.contains(&format!(
+            "parameters:   {}",
+            spec.parameter_count().unwrap()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "MACs/sample:  {}",
+            spec.macs_per_sample().unwrap()
+        )),
+        "{out}"
+    );
+
+    let o = runtime(&["info", "--model", s(&model), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["metadata"]["z_dim"], 16);
+    assert_eq!(v["metadata"]["classes"].as_array().unwrap().len(), 10);
+    assert_eq!(v["macs_per_sample"], spec.macs_per_sample().unwrap());
+}
+
+#[test]
+fn generate_each_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::write(&common::mlp(2, true), dir.path(), "cond");
+
+    let png = dir.path().join("png");
+    let o = runtime(&[
+        "generate",
+        "--model",
+        s(&model),
+        "--count",
+        "20",
+        "--balanced",
+        "--seed",
+        "3",
+        "--out",
+        s(&png),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("wrote 20 images (0: 2, 1: 2"),
+        "{}",
+        text(&o)
+    );
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(png.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        m["counts"],
+        serde_json::json!([2, 2, 2, 2, 2, 2, 2, 2, 2, 2])
+    );
+    assert_eq!(m["seed"], 3);
+    assert_eq!(std::fs::read_dir(png.join("4_4")).unwrap().count(), 2);
+
+    let idx = dir.path().join("idx");
+    let o = runtime(&[
+        "generate",
+        "--model",
+        s(&model),
+        "-n",
+        "9",
+        "--class",
+        "6",
+        "--out",
+        s(&idx),
+        "--format",
+        "idx",
+        "--gzip",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let labels = runtime::dataset::read_idx(&idx.join("labels-idx1-ubyte.gz")).unwrap();
+    assert_eq!(labels.data, [6; 9]);
+    assert_eq!(
+        runtime::dataset::read_idx(&idx.join("images-idx3-ubyte.gz"))
+            .unwrap()
+            .dims,
+        [9, 28, 28]
+    );
+
+    let grid = dir.path().join("grid");
+    let o = runtime(&[
+        "generate",
+        "--model",
+        s(&model),
+        "-n",
+        "10",
+        "--out",
+        s(&grid),
+        "--format",
+        "grid",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        image::open(grid.join("grid.png")).unwrap().width(),
+        10 * 30 + 2
+    );
+
+    // The same command twice gives the same bytes (seeded), and refuses to overwrite without --force.
+    let again = dir.path().join("idx2");
+    let o = runtime(&[
+        "generate",
+        "--model",
+        s(&model),
+        "-n",
+        "9",
+        "--class",
+        "6",
+        "--out",
+        s(&again),
+        "--format",
+        "idx",
+        "--gzip",
+    ]);
+    assert!(o.status.success());
+    assert_eq!(
+        runtime::dataset::read_idx(&idx.join("images-idx3-ubyte.gz")).unwrap(),
+        runtime::dataset::read_idx(&again.join("images-idx3-ubyte.gz")).unwrap()
+    );
+    let o = runtime(&[
+        "generate",
+        "--model",
+        s(&model),
+        "-n",
+        "9",
+        "--out",
+        s(&again),
+        "--format",
+        "idx",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("--force"), "{}", text(&o));
+}
+
+#[test]
+fn errors_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::write(&common::mlp(2, true), dir.path(), "cond");
+    let uncond = common::write(&common::mlp(2, false), dir.path(), "uncond");
+    let out = dir.path().join("o");
+
+    // Usage errors: 2.
+    let o = runtime(&["generate", "--model", s(&model)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = runtime(&[
+        "generate",
+        "--model",
+        s(&model),
+        "-n",
+        "3",
+        "--class",
+        "1",
+        "--balanced",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(runtime(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(runtime(&["--help"]).status.code(), Some(0));
+
+    // Failures: 1, with a message that names the problem.
+    let missing = dir.path().join("missing.onnx");
+    let o = runtime(&["info", "--model", s(&missing)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("missing.onnx") && text(&o).contains("cannot read"),
+        "{}",
+        text(&o)
+    );
+
+    let garbage = dir.path().join("garbage.onnx");
+    std::fs::write(&garbage, "not a model").unwrap();
+    let o = runtime(&[
+        "generate",
+        "--model",
+        s(&garbage),
+        "-n",
+        "3",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("not a valid ONNX model"), "{}", text(&o));
+
+    let o = runtime(&[
+        "generate",
+        "--model",
+        s(&model),
+        "-n",
+        "3",
+        "--class",
+        "10",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("class 10 is out of range"),
+        "{}",
+        text(&o)
+    );
+
+    let o = runtime(&[
+        "generate",
+        "--model",
+        s(&model),
+        "-n",
+        "0",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("--count must be at least 1"),
+        "{}",
+        text(&o)
+    );
+
+    let o = runtime(&[
+        "generate",
+        "--model",
+        s(&uncond),
+        "-n",
+        "3",
+        "--balanced",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("unconditional"), "{}", text(&o));
+    assert!(!out.exists());
+}
+
+#[test]
+fn bench_reports_every_backend_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::write(&common::dcgan(1, true), dir.path(), "cond");
+    let o = runtime(&["bench", "--model", s(&model), "--seconds", "0.05", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["backend"].as_str().unwrap())
+        .collect();
+    assert_eq!(&names[..2], ["tract", "tract-symbolic"]);
+    for r in rows {
+        assert!(r["batch1_latency_us"].as_f64().unwrap() > 0.0);
+        assert!(
+            r["max_abs_diff_vs_tract_batch64"].as_f64().unwrap() <= 1e-4,
+            "{r}"
+        );
+    }
+    if names.len() == 2 {
+        assert!(
+            v["notes"][0].as_str().unwrap().contains("ort skipped"),
+            "{v}"
+        );
+    }
+    let o = runtime(&["bench", "--model", s(&model), "--seconds", "0.02"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("tract-symbolic"), "{}", text(&o));
+}

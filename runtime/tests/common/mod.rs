@@ -1,0 +1,224 @@
+//! Small random generator specs shaped like the trainer's models, for the runtime's tests.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use runtime::noise::NoiseStream;
+use runtime::spec::{GeneratorSpec, ImageShape, Layer, Matrix};
+
+/// Deterministic pseudo-random weights.
+pub struct Weights(NoiseStream);
+
+impl Weights {
+    pub fn new(seed: u64) -> Weights {
+        Weights(NoiseStream::new(seed ^ 0x5eed))
+    }
+
+    pub fn normal(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        let mut v = vec![0.0; n];
+        self.0.fill(&mut v);
+        v.iter_mut().for_each(|x| *x *= scale);
+        v
+    }
+
+    pub fn dense(&mut self, rows: usize, cols: usize, bias: bool) -> Layer {
+        Layer::Dense {
+            weight: Matrix {
+                rows,
+                cols,
+                data: self.normal(rows * cols, 1.0 / (rows as f32).sqrt()),
+            },
+            bias: bias.then(|| self.normal(cols, 0.1)),
+        }
+    }
+
+    pub fn batch_norm(&mut self, n: usize) -> Layer {
+        Layer::BatchNorm {
+            gamma: self.normal(n, 0.1).into_iter().map(|g| 1.0 + g).collect(),
+            beta: self.normal(n, 0.1),
+            mean: self.normal(n, 0.2),
+            var: self
+                .normal(n, 0.5)
+                .into_iter()
+                .map(|v| 0.5 + v.abs())
+                .collect(),
+            epsilon: 1e-5,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn deconv(
+        &mut self,
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        s: usize,
+        p: usize,
+        op: usize,
+        bias: bool,
+    ) -> Layer {
+        let fan_in = c_in * k * k / (s * s);
+        Layer::ConvTranspose2d {
+            weight: self.normal(c_in * c_out * k * k, 1.0 / (fan_in.max(1) as f32).sqrt()),
+            c_in,
+            c_out,
+            kernel: [k, k],
+            bias: bias.then(|| self.normal(c_out, 0.1)),
+            stride: [s, s],
+            padding: [p, p],
+            output_padding: [op, op],
+        }
+    }
+}
+
+fn metadata() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("gantry.dataset".to_string(), "random-test".to_string()),
+        ("gantry.steps".to_string(), "0".to_string()),
+    ])
+}
+
+fn digits() -> Vec<String> {
+    (0..10).map(|d| d.to_string()).collect()
+}
+
+/// Dense -> LeakyReLU -> Dense -> Tanh -> Reshape, 1x28x28; conditional with a 10-class
+/// embedding when asked.
+pub fn mlp(seed: u64, conditional: bool) -> GeneratorSpec {
+    let mut w = Weights::new(seed);
+    let z_dim = 16;
+    let emb = if conditional { 8 } else { 0 };
+    GeneratorSpec {
+        z_dim,
+        image: ImageShape {
+            channels: 1,
+            height: 28,
+            width: 28,
+        },
+        classes: if conditional { digits() } else { vec![] },
+        label_embedding: conditional.then(|| Matrix {
+            rows: 10,
+            cols: emb,
+            data: w.normal(10 * emb, 1.0),
+        }),
+        layers: vec![
+            w.dense(z_dim + emb, 64, true),
+            Layer::LeakyRelu { alpha: 0.2 },
+            w.dense(64, 28 * 28, true),
+            Layer::Tanh,
+            Layer::Reshape {
+                channels: 1,
+                height: 28,
+                width: 28,
+            },
+        ],
+        metadata: metadata(),
+    }
+}
+
+/// Dense+BN -> 16x7x7 -> ConvT s2 (14x14)+BN -> ConvT s1 (14x14)+BN -> ConvT s2 op1 (28x28) -> Tanh.
+pub fn dcgan(seed: u64, conditional: bool) -> GeneratorSpec {
+    let mut w = Weights::new(seed);
+    let z_dim = 16;
+    let emb = if conditional { 8 } else { 0 };
+    GeneratorSpec {
+        z_dim,
+        image: ImageShape {
+            channels: 1,
+            height: 28,
+            width: 28,
+        },
+        classes: if conditional { digits() } else { vec![] },
+        label_embedding: conditional.then(|| Matrix {
+            rows: 10,
+            cols: emb,
+            data: w.normal(10 * emb, 1.0),
+        }),
+        layers: vec![
+            w.dense(z_dim + emb, 16 * 7 * 7, false),
+            w.batch_norm(16 * 7 * 7),
+            Layer::Relu,
+            Layer::Reshape {
+                channels: 16,
+                height: 7,
+                width: 7,
+            },
+            w.deconv(16, 8, 4, 2, 1, 0, false),
+            w.batch_norm(8),
+            Layer::Relu,
+            w.deconv(8, 8, 3, 1, 1, 0, true),
+            w.batch_norm(8),
+            Layer::LeakyRelu { alpha: 0.2 },
+            w.deconv(8, 1, 3, 2, 1, 1, true),
+            Layer::Tanh,
+        ],
+        metadata: metadata(),
+    }
+}
+
+/// A 3-channel 8x8 generator, to exercise RGB outputs.
+pub fn rgb(seed: u64) -> GeneratorSpec {
+    let mut w = Weights::new(seed);
+    GeneratorSpec {
+        z_dim: 8,
+        image: ImageShape {
+            channels: 3,
+            height: 8,
+            width: 8,
+        },
+        classes: vec!["red".into(), "green/blue".into(), "T-shirt top".into()],
+        label_embedding: Some(Matrix {
+            rows: 3,
+            cols: 4,
+            data: w.normal(12, 1.0),
+        }),
+        layers: vec![
+            w.dense(12, 4 * 4 * 4, true),
+            Layer::Relu,
+            Layer::Reshape {
+                channels: 4,
+                height: 4,
+                width: 4,
+            },
+            w.deconv(4, 3, 4, 2, 1, 0, true),
+            Layer::Tanh,
+        ],
+        metadata: BTreeMap::new(),
+    }
+}
+
+/// Every spec the tests cover, by name.
+pub fn all_specs() -> Vec<(&'static str, GeneratorSpec)> {
+    vec![
+        ("mlp", mlp(1, false)),
+        ("mlp-cond", mlp(2, true)),
+        ("dcgan", dcgan(3, false)),
+        ("dcgan-cond", dcgan(4, true)),
+        ("rgb-cond", rgb(5)),
+    ]
+}
+
+/// Writes `spec` as `name.onnx` in `dir`.
+pub fn write(spec: &GeneratorSpec, dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.onnx"));
+    spec.write_onnx(&path).expect("export");
+    path
+}
+
+/// Balanced labels for a batch.
+pub fn labels(spec: &GeneratorSpec, batch: usize) -> Option<Vec<i64>> {
+    spec.is_conditional().then(|| {
+        (0..batch)
+            .map(|i| (i % spec.classes.len()) as i64)
+            .collect()
+    })
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "output lengths differ");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}

@@ -1,0 +1,229 @@
+//! Everything that defines a training run, read from a TOML file and overridden by
+//! command-line flags. The resolved config is saved as `config.json` in the run folder,
+//! so a run can be resumed, exported and reproduced from its folder alone.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::ImageShape;
+use crate::model::ModelConfig;
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Io {
+        /// The config file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for a run config.
+    #[error("config {path} is not a valid run config: {message}")]
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// The adversarial loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossKind {
+    /// Binary cross-entropy for D; the non-saturating −log D(G(z)) for G.
+    NonSaturating,
+    /// Hinge loss: D minimises relu(1 − D(x)) + relu(1 + D(G(z))); G minimises −D(G(z)).
+    Hinge,
+}
+
+/// Where tensors live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// burn's pure-Rust `flex` CPU backend (SIMD + threads).
+    Cpu,
+    /// A GPU through wgpu (Vulkan/Metal/DX12); needs the `wgpu` cargo feature.
+    Wgpu,
+}
+
+/// Adam settings of one player.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdamSettings {
+    /// Learning rate.
+    pub learning_rate: f64,
+    /// First-moment decay.
+    pub beta1: f32,
+    /// Second-moment decay.
+    pub beta2: f32,
+    /// Numerical-stability term.
+    pub epsilon: f32,
+}
+
+impl Default for AdamSettings {
+    /// Keras' defaults, which the book uses.
+    fn default() -> Self {
+        Self {
+            learning_rate: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+        }
+    }
+}
+
+/// How often the loop reports, samples and saves (in steps; 0 turns one off).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Intervals {
+    /// Metrics line in `metrics.jsonl` and the terminal.
+    pub log: usize,
+    /// Fixed-noise sample grid PNG.
+    pub sample: usize,
+    /// Checkpoint of G, D, optimizers, EMA, RNG and step.
+    pub checkpoint: usize,
+}
+
+impl Default for Intervals {
+    fn default() -> Self {
+        Self {
+            log: 100,
+            sample: 1000,
+            checkpoint: 1000,
+        }
+    }
+}
+
+/// A whole training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Data set folder: IDX files (MNIST-style) or one sub-folder of images per class.
+    pub dataset: PathBuf,
+    /// Image shape for image folders (IDX files carry their own).
+    pub image: ImageShape,
+    /// Use at most this many training examples (all when absent).
+    pub max_examples: Option<usize>,
+    /// Architecture.
+    pub model: ModelConfig,
+    /// Feed the class label to G and D, so G can be asked for a chosen class.
+    pub conditional: bool,
+    /// Length of the noise vector z.
+    pub z_dim: usize,
+    /// Examples per mini-batch (real and fake alike).
+    pub batch_size: usize,
+    /// Training steps (one D step + one G step each).
+    pub steps: usize,
+    /// Train for this many passes over the data instead of `steps`, when set.
+    pub epochs: Option<usize>,
+    /// Generator optimizer.
+    pub generator_adam: AdamSettings,
+    /// Discriminator optimizer.
+    pub discriminator_adam: AdamSettings,
+    /// Adversarial loss.
+    pub loss: LossKind,
+    /// Decay of an exponential moving average of G's weights, used for samples and
+    /// export when set (e.g. 0.999).
+    pub ema_decay: Option<f64>,
+    /// Seed of weights, noise and batch order.
+    pub seed: u64,
+    /// Compute backend.
+    pub backend: BackendKind,
+    /// Run folder (default: `runs/<model>-<UTC time>`).
+    pub out_dir: Option<PathBuf>,
+    /// Reporting, sampling and checkpoint intervals.
+    pub every: Intervals,
+    /// Warn when D classifies every real and fake example right for this many
+    /// consecutive steps (D has won; G gets no gradient).
+    pub divergence_patience: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            dataset: PathBuf::from("data/mnist-10k"),
+            image: ImageShape {
+                channels: 1,
+                height: 28,
+                width: 28,
+            },
+            max_examples: None,
+            model: ModelConfig::default(),
+            conditional: false,
+            z_dim: 100,
+            batch_size: 128,
+            steps: 20_000,
+            epochs: None,
+            generator_adam: AdamSettings::default(),
+            discriminator_adam: AdamSettings::default(),
+            loss: LossKind::NonSaturating,
+            ema_decay: None,
+            seed: 42,
+            backend: BackendKind::Cpu,
+            out_dir: None,
+            every: Intervals::default(),
+            divergence_patience: 2_000,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads a TOML config; absent fields take their defaults.
+    pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads the `config.json` a run folder holds.
+    pub fn from_json_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks ranges that would otherwise fail deep inside the loop.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.z_dim == 0 {
+            return invalid("z_dim must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return invalid("batch_size must be at least 1".into());
+        }
+        if self.steps == 0 && self.epochs.is_none_or(|e| e == 0) {
+            return invalid("train for at least one step (steps or epochs)".into());
+        }
+        for (name, adam) in [("generator_adam", &self.generator_adam), ("discriminator_adam", &self.discriminator_adam)] {
+            if !(adam.learning_rate > 0.0 && adam.learning_rate.is_finite()) {
+                return invalid(format!("{name}.learning_rate must be positive"));
+            }
+            if !(0.0..1.0).contains(&adam.beta1) || !(0.0..1.0).contains(&adam.beta2) {
+                return invalid(format!("{name} betas must be in [0, 1)"));
+            }
+        }
+        if let Some(decay) = self.ema_decay
+            && !(0.0..1.0).contains(&decay)
+        {
+            return invalid(format!("ema_decay {decay} is not in [0, 1)"));
+        }
+        self.model.validate(self.image).map_err(ConfigError::Invalid)
+    }
+}

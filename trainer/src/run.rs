@@ -1,0 +1,396 @@
+//! A training run from start to finish: the run folder, the data, the device, the
+//! loop with its progress bar, logs, samples and checkpoints, and a clean stop on
+//! Ctrl-C or divergence.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use embedded_graphics::pixelcolor::Rgb888;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tracing::{info, warn};
+
+use crate::checkpoint::{self, CheckpointError};
+use crate::config::{BackendKind, ConfigError, TrainConfig};
+use crate::data::{self, Batcher, DataError, Dataset, Split};
+use crate::metrics::{Accumulator, DivergenceWatch, MetricsLine, MetricsLog};
+use crate::noise::NoiseSource;
+use crate::render::{self, Series};
+use crate::training::{Gan, StepStats, generate};
+use burn::tensor::Device;
+
+/// Why a run stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The config is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The data set is unreadable.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A checkpoint, sample or config could not be written or read.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The run folder is unusable.
+    #[error("{path}: {problem}")]
+    RunDir {
+        /// The folder.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The requested backend is not available in this build or on this machine.
+    #[error("{0}")]
+    Backend(String),
+    /// Losses became NaN or infinite.
+    #[error(
+        "training diverged at step {step} (NaN or infinite loss); the last good checkpoint is {last_checkpoint}: resume from it with a lower learning rate"
+    )]
+    Diverged {
+        /// The step that produced the non-finite loss.
+        step: usize,
+        /// The newest checkpoint written before it.
+        last_checkpoint: String,
+    },
+}
+
+/// How a finished run went.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// Steps completed.
+    pub steps: usize,
+    /// Means over the last logging interval.
+    pub last: Option<MetricsLine>,
+    /// True when Ctrl-C stopped the run (a checkpoint was saved).
+    pub interrupted: bool,
+    /// Mean training steps per second of this session.
+    pub steps_per_s: f64,
+}
+
+/// What to do besides the config.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Continue the run in this folder from its latest checkpoint.
+    pub resume: Option<PathBuf>,
+    /// Draw a progress bar on the terminal.
+    pub progress: bool,
+    /// Stop (with a checkpoint) when this flag turns true; Ctrl-C sets it in the CLI.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// Picks the compute device; falls back to the CPU with a message when no GPU is usable.
+pub fn select_device(backend: BackendKind) -> Result<Device, TrainError> {
+    match backend {
+        BackendKind::Cpu => Ok(Device::flex()),
+        BackendKind::Wgpu => wgpu_device(),
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> Result<Device, TrainError> {
+    use burn::tensor::{DeviceKind, Tensor};
+    let device = Device::wgpu(DeviceKind::DefaultDevice);
+    // Device creation is lazy and adapter discovery panics inside wgpu's runtime when
+    // there is no adapter: probe with one tiny op and fall back instead of crashing.
+    let probe = device.clone();
+    let ok = std::panic::catch_unwind(move || {
+        let t = Tensor::<1>::from_floats([1.0, 2.0], &probe);
+        t.sum().into_scalar::<f32>()
+    });
+    match ok {
+        Ok(v) if (v - 3.0).abs() < 1e-6 => Ok(device),
+        _ => {
+            warn!("no usable GPU adapter found through wgpu; falling back to the CPU (flex) backend");
+            Ok(Device::flex())
+        }
+    }
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device() -> Result<Device, TrainError> {
+    Err(TrainError::Backend(
+        "this trainer was built without GPU support: rebuild with `cargo run --release -p trainer --features wgpu -- train --backend wgpu`".into(),
+    ))
+}
+
+/// Loads the training split named by `config` (at most `max_examples` of it).
+pub fn load_training_set(config: &TrainConfig) -> Result<Dataset, TrainError> {
+    let dataset = data::open(&config.dataset, Split::Train, config.image)?;
+    Ok(match config.max_examples {
+        Some(n) => dataset.truncated(n),
+        None => dataset,
+    })
+}
+
+fn default_run_dir(config: &TrainConfig) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "-");
+    PathBuf::from("runs").join(format!(
+        "{}{}-{stamp}",
+        config.model.kind,
+        if config.conditional { "-cond" } else { "" }
+    ))
+}
+
+/// The fixed noise (and labels) of the sample grids: a row per class for conditional
+/// models, an 8×8 grid otherwise.
+struct SampleSheet {
+    noise: Vec<f32>,
+    labels: Option<Vec<i64>>,
+    rows: usize,
+    cols: usize,
+}
+
+impl SampleSheet {
+    fn new(config: &TrainConfig, classes: usize) -> Self {
+        let mut source = NoiseSource::new(config.seed.wrapping_add(0x5A3D));
+        let (rows, cols) = if classes > 0 { (classes, 10) } else { (8, 8) };
+        let noise = source.noise(rows * cols, config.z_dim);
+        let labels = (classes > 0).then(|| (0..rows * cols).map(|i| (i / cols) as i64).collect());
+        Self {
+            noise,
+            labels,
+            rows,
+            cols,
+        }
+    }
+
+    fn save(&self, gan: &Gan, path: &Path) -> Result<(), CheckpointError> {
+        let device = gan.device().clone().without_autodiff();
+        let images = generate(
+            &gan.inference_generator(),
+            self.noise.clone(),
+            gan.config().z_dim,
+            self.labels.clone(),
+            &device,
+        );
+        let picture = render::grid(&images, gan.config().image, self.rows, self.cols, 2);
+        render::save_png(&picture, path)
+    }
+}
+
+/// Trains a GAN as `config` says (or continues the run `options.resume` names).
+pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, TrainError> {
+    let (mut config, run_dir) = match &options.resume {
+        Some(dir) => {
+            let mut saved = TrainConfig::from_json_file(&dir.join("config.json"))?;
+            // A resumed run may be extended; everything else stays as it was trained.
+            saved.steps = config.steps;
+            saved.epochs = config.epochs;
+            (saved, dir.clone())
+        }
+        None => {
+            let dir = config.out_dir.clone().unwrap_or_else(|| default_run_dir(&config));
+            if dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
+                return Err(TrainError::RunDir {
+                    path: dir,
+                    problem: "already exists and is not empty: pass --resume to continue it, or another --out".into(),
+                });
+            }
+            (config, dir)
+        }
+    };
+
+    let dataset = load_training_set(&config)?;
+    config.image = dataset.shape();
+    config.out_dir = Some(run_dir.clone());
+    config.validate()?;
+    let classes = dataset.class_names().len();
+    let steps_per_epoch = (dataset.len() / config.batch_size.min(dataset.len())).max(1);
+    let total_steps = match config.epochs {
+        Some(epochs) if epochs > 0 => epochs * steps_per_epoch,
+        _ => config.steps,
+    };
+
+    for sub in ["", "samples", "checkpoints"] {
+        let path = run_dir.join(sub);
+        std::fs::create_dir_all(&path).map_err(|e| TrainError::RunDir {
+            path: path.clone(),
+            problem: e.to_string(),
+        })?;
+    }
+    let config_json = serde_json::to_vec_pretty(&config).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    checkpoint::write_atomic(&run_dir.join("config.json"), &config_json)?;
+    let classes_json = serde_json::to_vec_pretty(dataset.class_names()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    checkpoint::write_atomic(&run_dir.join("classes.json"), &classes_json)?;
+
+    let device = select_device(config.backend)?;
+    let mut gan = Gan::new(&config, classes, dataset.shape(), &device);
+    let mut cursor = data::BatchCursor::default();
+    let mut watch = DivergenceWatch::new(config.divergence_patience, 0);
+    let mut resume_step = None;
+    if options.resume.is_some() {
+        let dir = checkpoint::latest(&run_dir)?;
+        let state = checkpoint::load(&mut gan, &dir)?;
+        cursor = state.cursor;
+        watch = DivergenceWatch::new(config.divergence_patience, state.perfect_d_streak);
+        resume_step = Some(state.step);
+        info!(step = state.step, checkpoint = %dir.display(), "resuming");
+    }
+    let mut batcher = Batcher::new(&dataset, config.batch_size, config.seed, cursor);
+    let log_path = run_dir.join("metrics.jsonl");
+    let mut log = MetricsLog::open(&log_path, resume_step).map_err(|e| TrainError::RunDir {
+        path: log_path.clone(),
+        problem: e.to_string(),
+    })?;
+    let sheet = SampleSheet::new(&config, gan.classes());
+
+    info!(
+        run = %run_dir.display(),
+        model = %config.model.kind,
+        conditional = config.conditional,
+        examples = dataset.len(),
+        classes,
+        total_steps,
+        "training"
+    );
+    let progress = if options.progress {
+        ProgressBar::with_draw_target(Some(total_steps as u64), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    progress.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps ({per_sec}, eta {eta}) {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    progress.set_position(gan.step as u64);
+
+    let mut acc = Accumulator::default();
+    let mut last_line = None;
+    let mut last_checkpoint = String::from("none (no checkpoint was written yet)");
+    let session_start = Instant::now();
+    let first_step = gan.step;
+    let mut interrupted = false;
+    let every = config.every;
+
+    while gan.step < total_steps {
+        let started = Instant::now();
+        let real = batcher.next_batch(&dataset);
+        let stats: StepStats = gan.train_step(&real);
+        acc.add(&stats, started.elapsed().as_secs_f64());
+        progress.inc(1);
+
+        if stats.is_diverged() {
+            let mut line = acc.take(gan.step).unwrap_or_else(|| unreachable_line(gan.step));
+            line.event = Some("diverged: NaN or infinite loss".into());
+            let _ = log.write(&line);
+            progress.abandon();
+            return Err(TrainError::Diverged {
+                step: gan.step,
+                last_checkpoint,
+            });
+        }
+        let warning = watch.observe(&stats);
+        if let Some(w) = &warning {
+            progress.suspend(|| warn!(step = gan.step, "{w}"));
+        }
+
+        let step = gan.step;
+        let stop = options.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
+        if (every.log > 0 && step % every.log == 0) || warning.is_some() || stop || step == total_steps {
+            if let Some(mut line) = acc.take(step) {
+                line.event = warning.clone();
+                progress.set_message(format!(
+                    "D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}",
+                    line.d_loss, line.g_loss, line.d_real, line.d_fake
+                ));
+                log.write(&line).map_err(|e| TrainError::RunDir {
+                    path: log.path().to_path_buf(),
+                    problem: e.to_string(),
+                })?;
+                if !options.progress {
+                    info!(
+                        step,
+                        d_loss = line.d_loss,
+                        g_loss = line.g_loss,
+                        d_real = line.d_real,
+                        d_fake = line.d_fake,
+                        acc_real = line.acc_real,
+                        acc_fake = line.acc_fake,
+                        step_ms = line.step_ms,
+                        "progress"
+                    );
+                }
+                last_line = Some(line);
+            }
+        }
+        if every.sample > 0 && step % every.sample == 0 {
+            let path = run_dir.join("samples").join(format!("step-{step:07}.png"));
+            sheet.save(&gan, &path)?;
+        }
+        if (every.checkpoint > 0 && step % every.checkpoint == 0) || stop {
+            let dir = checkpoint::save(&gan, batcher.cursor(), watch.perfect_d_streak, &run_dir)?;
+            last_checkpoint = dir.display().to_string();
+        }
+        if stop {
+            interrupted = true;
+            progress.suspend(|| warn!(step, checkpoint = %last_checkpoint, "interrupted: checkpoint saved"));
+            break;
+        }
+    }
+    progress.finish_and_clear();
+
+    if !interrupted {
+        checkpoint::save(&gan, batcher.cursor(), watch.perfect_d_streak, &run_dir)?;
+    }
+    sheet.save(&gan, &run_dir.join("samples").join("latest.png"))?;
+    save_loss_curve(&log_path, &run_dir.join("loss-curve.png"))?;
+
+    let elapsed = session_start.elapsed().as_secs_f64();
+    let steps_done = gan.step - first_step;
+    Ok(RunSummary {
+        run_dir,
+        steps: gan.step,
+        last: last_line,
+        interrupted,
+        steps_per_s: if elapsed > 0.0 { steps_done as f64 / elapsed } else { 0.0 },
+    })
+}
+
+/// A metrics line for a step whose statistics were not accumulated (cannot happen:
+/// the step was just added).
+fn unreachable_line(step: usize) -> MetricsLine {
+    MetricsLine {
+        step,
+        d_loss: f32::NAN,
+        g_loss: f32::NAN,
+        d_real: f32::NAN,
+        d_fake: f32::NAN,
+        acc_real: f32::NAN,
+        acc_fake: f32::NAN,
+        step_ms: f32::NAN,
+        event: None,
+    }
+}
+
+/// Draws D's and G's losses from a `metrics.jsonl` into a PNG.
+pub fn save_loss_curve(metrics: &Path, out: &Path) -> Result<(), TrainError> {
+    let lines = crate::metrics::read(metrics).map_err(|e| TrainError::RunDir {
+        path: metrics.to_path_buf(),
+        problem: e.to_string(),
+    })?;
+    let d: Vec<(f32, f32)> = lines.iter().map(|l| (l.step as f32, l.d_loss)).collect();
+    let g: Vec<(f32, f32)> = lines.iter().map(|l| (l.step as f32, l.g_loss)).collect();
+    let picture = render::line_chart(
+        "GAN losses",
+        &[
+            Series {
+                name: "D loss",
+                color: Rgb888::new(200, 40, 40),
+                points: &d,
+            },
+            Series {
+                name: "G loss",
+                color: Rgb888::new(40, 80, 200),
+                points: &g,
+            },
+        ],
+    );
+    render::save_png(&picture, out)?;
+    Ok(())
+}

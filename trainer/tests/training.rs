@@ -1,0 +1,285 @@
+//! The alternating loop: each step moves only its own player, a short run on MNIST-10k
+//! learns something, checkpoints resume bit-for-bit, and every model variant trains.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
+use trainer::config::{LossKind, TrainConfig};
+use trainer::data::{Batcher, BatchCursor, Split};
+use trainer::metrics::{self, DivergenceWatch};
+use trainer::model::ModelKind;
+use trainer::run::{self, RunOptions};
+use trainer::training::{Gan, StepStats};
+
+fn mnist_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-10k")
+}
+
+/// A small, fast config on MNIST-10k.
+fn small_config(kind: ModelKind, conditional: bool) -> TrainConfig {
+    let mut c = TrainConfig {
+        dataset: mnist_dir(),
+        max_examples: Some(2048),
+        conditional,
+        batch_size: 32,
+        steps: 20,
+        seed: 3,
+        ..TrainConfig::default()
+    };
+    c.model.kind = kind;
+    c.z_dim = 16;
+    c.model.mlp.generator_hidden = vec![32];
+    c.model.mlp.discriminator_hidden = vec![32];
+    c.model.dcgan.generator_channels = vec![16, 8];
+    c.model.dcgan.discriminator_channels = vec![8, 16];
+    c.every.log = 5;
+    c.every.sample = 10;
+    c.every.checkpoint = 10;
+    c
+}
+
+/// Trainable parameters of a module, flattened, in visiting order.
+fn trainable<M: Module>(module: &M) -> Vec<Vec<f32>> {
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let value = param.val();
+            if value.is_require_grad() {
+                self.0.push(value.into_data().try_to_vec::<f32>().unwrap());
+            }
+        }
+    }
+    let mut c = Collect(Vec::new());
+    module.visit(&mut c);
+    c.0
+}
+
+fn all_weights<M: Module>(module: &M) -> Vec<Vec<f32>> {
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.val().into_data().try_to_vec::<f32>().unwrap());
+        }
+    }
+    let mut c = Collect(Vec::new());
+    module.visit(&mut c);
+    c.0
+}
+
+#[test]
+fn each_step_moves_only_its_own_player() {
+    for kind in [ModelKind::Mlp, ModelKind::Dcgan] {
+        for conditional in [false, true] {
+            let config = small_config(kind, conditional);
+            let data = run::load_training_set(&config).unwrap();
+            let mut gan = Gan::new(&config, data.class_names().len(), data.shape(), &Device::flex());
+            let mut batcher = Batcher::new(&data, config.batch_size, config.seed, BatchCursor::default());
+            let g0 = trainable(&gan.generator);
+            let d0 = trainable(&gan.discriminator);
+            assert!(!g0.is_empty() && !d0.is_empty());
+
+            gan.discriminator_step(&batcher.next_batch(&data));
+            assert_eq!(trainable(&gan.generator), g0, "{kind} cond={conditional}: the D step moved G");
+            let d1 = trainable(&gan.discriminator);
+            assert_ne!(d1, d0, "{kind} cond={conditional}: the D step did not move D");
+
+            gan.generator_step(config.batch_size);
+            assert_eq!(trainable(&gan.discriminator), d1, "{kind} cond={conditional}: the G step moved D");
+            assert_ne!(trainable(&gan.generator), g0, "{kind} cond={conditional}: the G step did not move G");
+        }
+    }
+}
+
+#[test]
+fn short_mlp_run_on_mnist_learns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = TrainConfig {
+        dataset: mnist_dir(),
+        steps: 300,
+        batch_size: 64,
+        out_dir: Some(dir.path().join("run")),
+        ..TrainConfig::default()
+    };
+    config.every.log = 25;
+    config.every.sample = 100;
+    config.every.checkpoint = 100;
+    let summary = run::train(config.clone(), &RunOptions::default()).unwrap();
+    assert_eq!(summary.steps, 300);
+    let run_dir = summary.run_dir;
+    let lines = metrics::read(&run_dir.join("metrics.jsonl")).unwrap();
+    assert_eq!(lines.len(), 12);
+    let (first, last) = (&lines[0], &lines[lines.len() - 1]);
+    // The players moved: D learned to separate (its loss fell from ~ln 2) and the
+    // fake probability D(G(z)) changed.
+    assert!(first.d_loss.is_finite() && last.d_loss.is_finite());
+    assert!(last.d_loss < 0.69, "D loss did not fall: {last:?}");
+    assert!((first.d_fake - last.d_fake).abs() > 0.01, "D(G(z)) did not move: {first:?} {last:?}");
+    assert!((first.g_loss - last.g_loss).abs() > 0.01, "G loss did not move");
+    assert!(last.step_ms > 0.0);
+
+    // Samples are not all identical: generate from the checkpoint's G.
+    let mut gan = Gan::new(&config, 10, trainer::data::ImageShape { channels: 1, height: 28, width: 28 }, &Device::flex());
+    trainer::checkpoint::load(&mut gan, &trainer::checkpoint::latest(&run_dir).unwrap()).unwrap();
+    let mut noise = trainer::noise::NoiseSource::new(1);
+    let images = trainer::training::generate(
+        &gan.inference_generator(),
+        noise.noise(16, 100),
+        100,
+        None,
+        &Device::flex(),
+    );
+    assert_eq!(images.len(), 16 * 784);
+    let first_image = &images[..784];
+    let differing = images.chunks(784).skip(1).filter(|img| {
+        img.iter().zip(first_image).map(|(a, b)| (a - b).abs()).sum::<f32>() > 1.0
+    });
+    assert_eq!(differing.count(), 15, "samples collapsed to one image");
+    assert!(images.iter().all(|v| (-1.0..=1.0).contains(v)));
+
+    for file in ["config.json", "classes.json", "loss-curve.png", "samples/latest.png", "samples/step-0000100.png"] {
+        assert!(run_dir.join(file).is_file(), "missing {file}");
+    }
+    let png = image::open(run_dir.join("samples/latest.png")).unwrap();
+    assert!(png.width() > 8 * 28 && png.height() > 8 * 28);
+    // Only the newest checkpoints are kept; `latest` points at the final one.
+    assert!(trainer::checkpoint::latest(&run_dir).unwrap().ends_with("step-0000300"));
+
+    // A second run into the same folder is refused rather than wiping it.
+    let err = run::train(config, &RunOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("already exists"), "{err}");
+}
+
+fn final_weights(run_dir: &Path, config: &TrainConfig) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, Option<Vec<Vec<f32>>>) {
+    let data = run::load_training_set(config).unwrap();
+    let mut gan = Gan::new(config, data.class_names().len(), data.shape(), &Device::flex());
+    trainer::checkpoint::load(&mut gan, &trainer::checkpoint::latest(run_dir).unwrap()).unwrap();
+    (
+        all_weights(&gan.generator),
+        all_weights(&gan.discriminator),
+        gan.ema.as_ref().map(all_weights),
+    )
+}
+
+#[test]
+fn resumed_run_matches_uninterrupted_run() {
+    for (kind, conditional) in [(ModelKind::Mlp, false), (ModelKind::Dcgan, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = small_config(kind, conditional);
+        config.ema_decay = Some(0.9);
+        config.loss = if conditional { LossKind::Hinge } else { LossKind::NonSaturating };
+
+        config.out_dir = Some(dir.path().join("straight"));
+        config.steps = 20;
+        run::train(config.clone(), &RunOptions::default()).unwrap();
+
+        config.out_dir = Some(dir.path().join("split"));
+        config.steps = 10;
+        run::train(config.clone(), &RunOptions::default()).unwrap();
+        config.steps = 20;
+        let resumed = RunOptions {
+            resume: Some(dir.path().join("split")),
+            ..RunOptions::default()
+        };
+        let summary = run::train(config.clone(), &resumed).unwrap();
+        assert_eq!(summary.steps, 20);
+
+        let straight = final_weights(&dir.path().join("straight"), &config);
+        let split = final_weights(&dir.path().join("split"), &config);
+        assert!(straight.2.is_some());
+        for (part, (a, b)) in [
+            ("generator", (&straight.0, &split.0)),
+            ("discriminator", (&straight.1, &split.1)),
+            ("ema", (straight.2.as_ref().unwrap(), split.2.as_ref().unwrap())),
+        ] {
+            assert_eq!(a.len(), b.len());
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                let max_diff = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+                assert!(
+                    x == y,
+                    "{kind}: {part} tensor {i} ({} values) differs after resume, max diff {max_diff}",
+                    x.len()
+                );
+            }
+        }
+        // The metrics log of the resumed run has one line per interval, no duplicates.
+        let steps: Vec<usize> = metrics::read(&dir.path().join("split/metrics.jsonl"))
+            .unwrap()
+            .iter()
+            .map(|l| l.step)
+            .collect();
+        assert_eq!(steps, [5, 10, 15, 20]);
+    }
+}
+
+#[test]
+fn stop_flag_saves_a_checkpoint_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config(ModelKind::Mlp, false);
+    config.out_dir = Some(dir.path().join("run"));
+    config.steps = 1000;
+    let options = RunOptions {
+        stop: Some(Arc::new(AtomicBool::new(true))),
+        ..RunOptions::default()
+    };
+    let summary = run::train(config, &options).unwrap();
+    assert!(summary.interrupted);
+    assert_eq!(summary.steps, 1);
+    assert!(trainer::checkpoint::latest(&summary.run_dir).unwrap().ends_with("step-0000001"));
+}
+
+#[test]
+fn resume_of_a_folder_without_checkpoint_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = RunOptions {
+        resume: Some(dir.path().to_path_buf()),
+        ..RunOptions::default()
+    };
+    let err = run::train(TrainConfig::default(), &options).unwrap_err().to_string();
+    assert!(err.contains("config.json"), "{err}");
+}
+
+#[test]
+fn divergence_is_detected() {
+    let nan = StepStats {
+        d_loss: f32::NAN,
+        ..StepStats::default()
+    };
+    assert!(nan.is_diverged());
+    assert!(!StepStats::default().is_diverged());
+    let perfect = StepStats {
+        acc_real: 1.0,
+        acc_fake: 1.0,
+        ..StepStats::default()
+    };
+    let mut watch = DivergenceWatch::new(3, 0);
+    assert!(watch.observe(&perfect).is_none());
+    assert!(watch.observe(&perfect).is_none());
+    assert!(watch.observe(&perfect).unwrap().contains("3 steps"));
+    assert!(watch.observe(&perfect).is_none(), "warns once per streak");
+    watch.observe(&StepStats::default());
+    assert_eq!(watch.perfect_d_streak, 0);
+}
+
+#[test]
+fn example_configs_parse_and_validate() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let config = TrainConfig::from_toml_file(&path).unwrap();
+            config.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            count += 1;
+        }
+    }
+    assert!(count >= 2);
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "batch_size = \"large\"\n").unwrap();
+    let err = TrainConfig::from_toml_file(&bad).unwrap_err().to_string();
+    assert!(err.contains("bad.toml") && err.contains("batch_size"), "{err}");
+    let _ = Split::Test;
+}
