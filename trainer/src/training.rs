@@ -3,7 +3,6 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -178,13 +177,23 @@ impl Gan {
             .loss
             .discriminator(real_logits.clone(), fake_logits.clone());
 
-        let stats = read_scalars([
-            loss.clone(),
-            sigmoid(real_logits.clone()).mean(),
-            sigmoid(fake_logits.clone()).mean(),
-            real_logits.greater_elem(0.0).float().mean(),
-            fake_logits.lower_elem(0.0).float().mean(),
+        // One transfer of the loss and the 2·batch logits; the statistics are computed on
+        // the host, which costs less than a handful of tiny tensor ops every step.
+        let host = read_values(vec![
+            loss.clone().reshape([1]),
+            real_logits.clone(),
+            fake_logits.clone(),
         ]);
+        let (d_loss, real, fake) = (host[0], &host[1..=batch], &host[batch + 1..]);
+        let probability = |l: &f32| 1.0 / (1.0 + (-l).exp());
+        let mean = |values: &[f32], f: &dyn Fn(&f32) -> f32| values.iter().map(f).sum::<f32>() / values.len() as f32;
+        let stats = [
+            d_loss,
+            mean(real, &probability),
+            mean(fake, &probability),
+            mean(real, &|l| f32::from(u8::from(*l > 0.0))),
+            mean(fake, &|l| f32::from(u8::from(*l < 0.0))),
+        ];
 
         let grads = GradientsParams::from_grads(loss.backward(), &self.discriminator);
         self.discriminator = self.discriminator_optim.step(
@@ -204,7 +213,7 @@ impl Gan {
         // D's weights are untracked: gradients flow through D into G, but D gets none.
         let fake_logits = self.discriminator.clone().no_grad().forward(fake, labels); // [batch]
         let loss = self.config.loss.generator(fake_logits);
-        let [g_loss] = read_scalars([loss.clone()]);
+        let g_loss = read_values(vec![loss.clone()])[0];
 
         let grads = GradientsParams::from_grads(loss.backward(), &self.generator);
         self.generator = self.generator_optim.step(
@@ -258,17 +267,15 @@ fn initialize<M: Module>(module: &M) {
     module.visit(&mut Touch);
 }
 
-/// Reads scalar tensors back to the host in one transfer.
-fn read_scalars<const N: usize>(values: [Tensor<1>; N]) -> [f32; N] {
-    let joined = Tensor::cat(values.map(|v| v.detach().without_autodiff()).to_vec(), 0);
-    let data = joined.into_data();
-    let mut out = [f32::NAN; N];
-    if let Ok(values) = data.try_to_vec::<f32>() {
-        for (o, v) in out.iter_mut().zip(values) {
-            *o = v;
-        }
-    }
-    out
+/// Reads 1-d tensors back to the host in one transfer, concatenated.
+fn read_values(values: Vec<Tensor<1>>) -> Vec<f32> {
+    let expected: usize = values.iter().map(|v| v.dims()[0]).sum();
+    let joined = Tensor::cat(values.into_iter().map(|v| v.detach().without_autodiff()).collect(), 0);
+    // A read-back failure leaves NaNs, which the loop reports as divergence.
+    joined
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap_or_else(|_| vec![f32::NAN; expected])
 }
 
 /// Runs `generator` on `noise` (`[count, z_dim]`, row-major) and optional labels;

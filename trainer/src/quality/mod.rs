@@ -1,0 +1,74 @@
+//! How good is a generator, in numbers: a small evaluation classifier trained on the real
+//! data, and the metrics computed with it — FID on its penultimate features (beside the
+//! real-vs-real floor that says what a perfect generator would score), class coverage,
+//! precision and recall (k-NN manifolds), per-class accuracy of conditional samples — and
+//! the augmentation experiment that measures what users want a generator for: whether its
+//! synthetic data makes a classifier trained on little real data better.
+//!
+//! - [`classifier`]: the CNN, its training, its saved card.
+//! - [`fid`], [`coverage`], [`precision_recall`]: the metrics, on plain feature buffers.
+//! - [`Evaluator`]: real features computed once, then [`Evaluator::evaluate`] on any batch of
+//!   generated images (the training loop calls it every N steps on ~1,000 samples).
+//! - [`source`]: samples from an ONNX file or a run folder; [`augment`]: the augmentation gain.
+
+pub mod augment;
+pub mod classifier;
+pub mod coverage;
+mod evaluator;
+pub mod fid;
+pub mod precision_recall;
+pub mod source;
+
+use std::path::PathBuf;
+
+pub use classifier::{Classifier, ClassifierCard, ClassifierConfig, EvalClassifier, Features};
+pub use coverage::Coverage;
+pub use evaluator::{ClassAccuracy, ConditionalAccuracy, EvalOptions, Evaluator, QualityReport, RealFloor};
+pub use precision_recall::PrecisionRecall;
+pub use source::{SampleSource, Samples};
+
+/// Why a quality measurement could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum QualityError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A file exists but is not what was expected.
+    #[error("{path}: {problem}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The data set could not be read.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    /// A weights or card file could not be written.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    /// The ONNX generator could not be loaded or run.
+    #[error("generator {path}: {source}")]
+    Generator {
+        /// The model file.
+        path: PathBuf,
+        /// The runtime's error.
+        source: runtime::Error,
+    },
+    /// The run folder could not be loaded.
+    #[error("run folder {path}: {source}")]
+    Run {
+        /// The run folder.
+        path: PathBuf,
+        /// The loader's error.
+        source: Box<crate::export::ExportError>,
+    },
+    /// In-memory input that does not fit (shapes, counts, classes).
+    #[error("{0}")]
+    Input(String),
+}
