@@ -126,7 +126,12 @@ fn per_class_subset(data: &Dataset, n: usize, rng: &mut Pcg64) -> Result<Dataset
             labels.push(c);
         }
     }
-    Ok(Dataset::new(pixels, labels, data.shape(), data.class_names().to_vec())?)
+    Ok(Dataset::new(
+        pixels,
+        labels,
+        data.shape(),
+        data.class_names().to_vec(),
+    )?)
 }
 
 /// `base` plus `extra` images (planar) with `extra_labels`.
@@ -135,7 +140,12 @@ fn joined(base: &Dataset, extra: &[f32], extra_labels: &[usize]) -> Result<Datas
     pixels.extend_from_slice(extra);
     let mut labels = base.labels().to_vec();
     labels.extend_from_slice(extra_labels);
-    Ok(Dataset::new(pixels, labels, base.shape(), base.class_names().to_vec())?)
+    Ok(Dataset::new(
+        pixels,
+        labels,
+        base.shape(),
+        base.class_names().to_vec(),
+    )?)
 }
 
 /// Runs the experiment: `train` is the real training split, `test` the test split,
@@ -266,7 +276,11 @@ impl AugmentReport {
                 row.per_class,
                 pm(&row.real_only),
                 pm(&row.augmented),
-                format!("{:+.2} ± {:.2}", 100.0 * row.gain.mean, 100.0 * row.gain.std)
+                format!(
+                    "{:+.2} ± {:.2}",
+                    100.0 * row.gain.mean,
+                    100.0 * row.gain.std
+                )
             );
         }
         out

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::QualityError;
 use crate::checkpoint::write_atomic;
-use crate::data::{Batcher, BatchCursor, Dataset, ImageShape};
+use crate::data::{BatchCursor, Batcher, Dataset, ImageShape};
 
 /// Version of the classifier card layout, checked on load.
 pub const CARD_VERSION: u32 = 1;
@@ -127,7 +127,12 @@ pub struct Classifier {
 
 impl Classifier {
     /// A fresh classifier for `image` and `classes`, on `device`.
-    pub fn new(config: &ClassifierConfig, image: ImageShape, classes: usize, device: &Device) -> Self {
+    pub fn new(
+        config: &ClassifierConfig,
+        image: ImageShape,
+        classes: usize,
+        device: &Device,
+    ) -> Self {
         let k = [config.kernel, config.kernel];
         let conv = |c_in: usize, c_out: usize| {
             Conv2dConfig::new([c_in, c_out], k)
@@ -204,7 +209,12 @@ pub fn train(
     initialize(&model);
     let mut optim = AdamConfig::new().init();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
-    let mut batcher = Batcher::new(data, settings.batch_size, settings.seed, BatchCursor::default());
+    let mut batcher = Batcher::new(
+        data,
+        settings.batch_size,
+        settings.seed,
+        BatchCursor::default(),
+    );
     for _ in 0..settings.steps {
         let batch = batcher.next_batch(data);
         let n = batch.labels.len();
@@ -284,7 +294,13 @@ pub fn embed(
             QualityError::Input(format!("cannot read the classifier's features: {e:?}"))
         })?;
         features.extend(values);
-        predictions.extend(logits.argmax(1).into_data().iter::<i64>().map(|c| c as usize));
+        predictions.extend(
+            logits
+                .argmax(1)
+                .into_data()
+                .iter::<i64>()
+                .map(|c| c as usize),
+        );
     }
     Ok(Features {
         values: features,
@@ -379,15 +395,15 @@ impl EvalClassifier {
 
     /// Writes the weights to `path` (burnpack) and the card beside it, both atomically.
     pub fn save(&self, path: &Path) -> Result<(), QualityError> {
-        let bytes = self
-            .model
-            .clone()
-            .into_record()
-            .into_bytes()
-            .map_err(|e| QualityError::Invalid {
-                path: path.to_path_buf(),
-                problem: format!("cannot serialise the classifier: {e}"),
-            })?;
+        let bytes =
+            self.model
+                .clone()
+                .into_record()
+                .into_bytes()
+                .map_err(|e| QualityError::Invalid {
+                    path: path.to_path_buf(),
+                    problem: format!("cannot serialise the classifier: {e}"),
+                })?;
         let card = card_path(path);
         let json = serde_json::to_vec_pretty(&self.card).map_err(|e| QualityError::Invalid {
             path: card.clone(),
@@ -445,7 +461,11 @@ impl EvalClassifier {
                 problem: format!("does not fit the classifier its card describes: {e}"),
             })?
             .valid();
-        Ok(Self { model, card, device })
+        Ok(Self {
+            model,
+            card,
+            device,
+        })
     }
 }
 

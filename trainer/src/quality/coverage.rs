@@ -61,11 +61,15 @@ impl Coverage {
         } else {
             1.0
         };
-        let (largest, largest_share) = shares
-            .iter()
-            .copied()
-            .enumerate()
-            .fold((0, 0.0), |best, (i, s)| if s > best.1 { (i, s) } else { best });
+        let (largest, largest_share) =
+            shares
+                .iter()
+                .copied()
+                .enumerate()
+                .fold(
+                    (0, 0.0),
+                    |best, (i, s)| if s > best.1 { (i, s) } else { best },
+                );
         let name = |i: usize| classes.get(i).cloned().unwrap_or_default();
         let starved: Vec<String> = shares
             .iter()
@@ -106,7 +110,9 @@ impl Coverage {
 
     /// Share of class `i`.
     pub fn share(&self, i: usize) -> f64 {
-        self.counts.get(i).map_or(0.0, |&c| c as f64 / self.total.max(1) as f64)
+        self.counts
+            .get(i)
+            .map_or(0.0, |&c| c as f64 / self.total.max(1) as f64)
     }
 
     /// True when the histogram looks like mode collapse.

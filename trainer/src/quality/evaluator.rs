@@ -123,7 +123,11 @@ fn shuffled(features: Features, seed: u64) -> Features {
 
 impl Evaluator {
     /// Embeds `real_test` (the real reference: the test split) with `classifier`.
-    pub fn new(classifier: EvalClassifier, real_test: &Dataset, options: EvalOptions) -> Result<Self, QualityError> {
+    pub fn new(
+        classifier: EvalClassifier,
+        real_test: &Dataset,
+        options: EvalOptions,
+    ) -> Result<Self, QualityError> {
         classifier.check_shape(real_test.shape(), "the test split")?;
         let real = shuffled(classifier.embed(&pixels_of(real_test))?, options.seed);
         let real_gaussian = Gaussian::fit(&real.values, real.dim)?;
@@ -138,15 +142,23 @@ impl Evaluator {
 
     /// Adds the training split, so reports carry the real-vs-real floor.
     pub fn with_floor(mut self, real_train: &Dataset) -> Result<Self, QualityError> {
-        self.classifier.check_shape(real_train.shape(), "the training split")?;
+        self.classifier
+            .check_shape(real_train.shape(), "the training split")?;
         let seed = self.options.seed.wrapping_add(1);
-        self.train = Some(shuffled(self.classifier.embed(&pixels_of(real_train))?, seed));
+        self.train = Some(shuffled(
+            self.classifier.embed(&pixels_of(real_train))?,
+            seed,
+        ));
         Ok(self)
     }
 
     /// Loads the classifier at `classifier` (with its card) and the data set at `dataset`
     /// (test split as the reference, training split for the floor).
-    pub fn open(classifier: &Path, dataset: &Path, options: EvalOptions) -> Result<Self, QualityError> {
+    pub fn open(
+        classifier: &Path,
+        dataset: &Path,
+        options: EvalOptions,
+    ) -> Result<Self, QualityError> {
         let classifier = EvalClassifier::load(classifier)?;
         let shape = classifier.card.image;
         let test = data::open(dataset, Split::Test, shape)?;
@@ -175,7 +187,11 @@ impl Evaluator {
     /// FID compares against every real test image; precision and recall against the first
     /// `n` of them (equal set sizes keep the k-NN radii comparable); the floor uses `n`
     /// training images. Needs more than `k` images.
-    pub fn evaluate(&self, images: &[f32], labels: Option<&[i64]>) -> Result<QualityReport, QualityError> {
+    pub fn evaluate(
+        &self,
+        images: &[f32],
+        labels: Option<&[i64]>,
+    ) -> Result<QualityReport, QualityError> {
         let generated = self.classifier.embed(images)?;
         let labels = match labels {
             None => None,
@@ -188,8 +204,10 @@ impl Evaluator {
                     )));
                 }
                 let k = self.classifier.card.class_names.len();
-                let checked: Option<Vec<usize>> =
-                    labels.iter().map(|&l| usize::try_from(l).ok().filter(|&l| l < k)).collect();
+                let checked: Option<Vec<usize>> = labels
+                    .iter()
+                    .map(|&l| usize::try_from(l).ok().filter(|&l| l < k))
+                    .collect();
                 Some(checked.ok_or_else(|| {
                     QualityError::Input(format!("a label is not a class index in 0..{k}"))
                 })?)
@@ -199,7 +217,11 @@ impl Evaluator {
     }
 
     /// [`Evaluator::evaluate`] on images the classifier has already embedded.
-    pub fn evaluate_features(&self, generated: &Features, labels: Option<&[usize]>) -> Result<QualityReport, QualityError> {
+    pub fn evaluate_features(
+        &self,
+        generated: &Features,
+        labels: Option<&[usize]>,
+    ) -> Result<QualityReport, QualityError> {
         let n = generated.len();
         let k = self.options.k;
         if n <= k {
@@ -216,7 +238,8 @@ impl Evaluator {
         let floor = match &self.train {
             Some(train) => {
                 let m = n.min(train.len());
-                let fid = frechet(&Gaussian::fit(train.head(m), dim)?, &self.real_gaussian)?.distance;
+                let fid =
+                    frechet(&Gaussian::fit(train.head(m), dim)?, &self.real_gaussian)?.distance;
                 let pr = precision_recall(self.real.head(m), train.head(m), dim, k)?;
                 Some(RealFloor {
                     samples: m,
@@ -236,7 +259,10 @@ impl Evaluator {
                     (!asked.is_empty()).then(|| ClassAccuracy {
                         class: name.clone(),
                         samples: asked.len(),
-                        accuracy: asked.iter().filter(|&&i| generated.predictions[i] == c).count() as f64
+                        accuracy: asked
+                            .iter()
+                            .filter(|&&i| generated.predictions[i] == c)
+                            .count() as f64
                             / asked.len() as f64,
                     })
                 })
@@ -268,14 +294,30 @@ impl QualityReport {
         let mut out = String::new();
         let floor = self.floor.as_ref();
         let k = self.precision_recall.k;
-        let _ = writeln!(out, "{:<22} {:>10} {:>11}   better", "metric", "generated", "real floor");
+        let _ = writeln!(
+            out,
+            "{:<22} {:>10} {:>11}   better",
+            "metric", "generated", "real floor"
+        );
         let row = |out: &mut String, name: &str, value: f64, floor: Option<f64>, better: &str| {
             let floor = floor.map_or("-".to_string(), |f| format!("{f:.3}"));
             let _ = writeln!(out, "{name:<22} {value:>10.3} {floor:>11}   {better}");
         };
         row(&mut out, "FID", self.fid, floor.map(|f| f.fid), "lower");
-        row(&mut out, &format!("precision (k={k})"), self.precision, floor.map(|f| f.precision), "higher");
-        row(&mut out, &format!("recall (k={k})"), self.recall, floor.map(|f| f.recall), "higher");
+        row(
+            &mut out,
+            &format!("precision (k={k})"),
+            self.precision,
+            floor.map(|f| f.precision),
+            "higher",
+        );
+        row(
+            &mut out,
+            &format!("recall (k={k})"),
+            self.recall,
+            floor.map(|f| f.recall),
+            "higher",
+        );
         let c = &self.coverage;
         let _ = writeln!(
             out,
@@ -301,9 +343,15 @@ impl QualityReport {
             self.fid_terms.cov_term,
             self.samples,
             self.real_samples,
-            floor.map_or(String::new(), |f| format!(" (floor: {} training images)", f.samples))
+            floor.map_or(String::new(), |f| format!(
+                " (floor: {} training images)",
+                f.samples
+            ))
         );
-        let _ = writeln!(out, "\nclass coverage (classifier's prediction for each generated image):");
+        let _ = writeln!(
+            out,
+            "\nclass coverage (classifier's prediction for each generated image):"
+        );
         let accuracy: Option<&Vec<ClassAccuracy>> = self.conditional.as_ref().map(|c| &c.per_class);
         let width = c.classes.iter().map(|n| n.len()).max().unwrap_or(5).max(5);
         let _ = writeln!(
@@ -311,15 +359,25 @@ impl QualityReport {
             "  {:<width$} {:>7}{}",
             "class",
             "share",
-            if accuracy.is_some() { "  accuracy when asked" } else { "" }
+            if accuracy.is_some() {
+                "  accuracy when asked"
+            } else {
+                ""
+            }
         );
         for (i, name) in c.classes.iter().enumerate() {
             let share = c.share(i);
             let bar = "#".repeat((share * 100.0).round() as usize);
             let asked = accuracy
                 .and_then(|a| a.iter().find(|a| &a.class == name))
-                .map_or(String::new(), |a| format!("  {:>6.1}% of {:<5}", 100.0 * a.accuracy, a.samples));
-            let _ = writeln!(out, "  {name:<width$} {:>6.1}%{asked}  {bar}", 100.0 * share);
+                .map_or(String::new(), |a| {
+                    format!("  {:>6.1}% of {:<5}", 100.0 * a.accuracy, a.samples)
+                });
+            let _ = writeln!(
+                out,
+                "  {name:<width$} {:>6.1}%{asked}  {bar}",
+                100.0 * share
+            );
         }
         if let Some(conditional) = &self.conditional {
             let _ = writeln!(

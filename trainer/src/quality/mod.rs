@@ -23,7 +23,9 @@ use std::path::PathBuf;
 
 pub use classifier::{Classifier, ClassifierCard, ClassifierConfig, EvalClassifier, Features};
 pub use coverage::Coverage;
-pub use evaluator::{ClassAccuracy, ConditionalAccuracy, EvalOptions, Evaluator, QualityReport, RealFloor};
+pub use evaluator::{
+    ClassAccuracy, ConditionalAccuracy, EvalOptions, Evaluator, QualityReport, RealFloor,
+};
 pub use precision_recall::PrecisionRecall;
 pub use source::{SampleSource, Samples};
 

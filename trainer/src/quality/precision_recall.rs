@@ -128,7 +128,12 @@ fn radii(points: &Points, k: usize) -> Result<Vec<f32>, QualityError> {
 ///
 /// Both sets should hold the same number of points: a ball's radius shrinks as its set
 /// grows, so unequal sizes favour one side.
-pub fn precision_recall(real: &[f32], fake: &[f32], dim: usize, k: usize) -> Result<PrecisionRecall, QualityError> {
+pub fn precision_recall(
+    real: &[f32],
+    fake: &[f32],
+    dim: usize,
+    k: usize,
+) -> Result<PrecisionRecall, QualityError> {
     let real = Points::new(real, dim, "real features")?;
     let fake = Points::new(fake, dim, "generated features")?;
     let real_radii = radii(&real, k)?;

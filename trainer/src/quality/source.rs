@@ -112,20 +112,30 @@ impl SampleSource {
         match self {
             Self::Onnx(g) => format!("{} (ONNX, tract)", g.path().display()),
             Self::Run { path, steps, .. } => {
-                format!("{} (run folder, checkpoint at step {steps})", path.display())
+                format!(
+                    "{} (run folder, checkpoint at step {steps})",
+                    path.display()
+                )
             }
         }
     }
 
     /// Generates `count` images from `seed`. Conditional generators draw `class`, or every
     /// class in turn (image `i` gets class `i % K`) when `class` is `None`.
-    pub fn generate(&self, count: usize, class: Option<usize>, seed: u64) -> Result<Samples, QualityError> {
+    pub fn generate(
+        &self,
+        count: usize,
+        class: Option<usize>,
+        seed: u64,
+    ) -> Result<Samples, QualityError> {
         match self {
             Self::Onnx(g) => {
-                let samples = g.generate(count, class, seed).map_err(|source| QualityError::Generator {
-                    path: g.path().to_path_buf(),
-                    source,
-                })?;
+                let samples =
+                    g.generate(count, class, seed)
+                        .map_err(|source| QualityError::Generator {
+                            path: g.path().to_path_buf(),
+                            source,
+                        })?;
                 Ok(Samples {
                     pixels: samples.pixels,
                     labels: samples.labels,
