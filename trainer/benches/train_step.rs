@@ -19,6 +19,11 @@ use trainer::training::Gan;
 
 const WARMUP: usize = 20;
 
+// The trainer binary's allocator (see trainer/src/main.rs), so the bench measures what
+// `trainer train` runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // `cargo bench` passes `--bench`; keep only our own arguments.
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();

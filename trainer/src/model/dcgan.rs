@@ -8,10 +8,9 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Int, Tensor};
 
-use super::{ModelConfig, embed, tanh};
+use super::{ModelConfig, embed, leaky_relu, tanh};
 use crate::data::ImageShape;
 
 /// Transposed-convolution generator.

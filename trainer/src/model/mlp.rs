@@ -5,10 +5,9 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
-use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Int, Tensor};
 
-use super::{ModelConfig, embed, tanh};
+use super::{ModelConfig, embed, leaky_relu, tanh};
 use crate::data::ImageShape;
 
 /// Fully connected generator.
