@@ -35,14 +35,22 @@ pub fn grid(images: &[f32], shape: ImageShape, rows: usize, cols: usize, scale: 
         Rgb([40, 40, 40]),
     );
     let plane = shape.height * shape.width;
-    for (n, image) in images.chunks_exact(shape.len()).take(rows * cols).enumerate() {
+    for (n, image) in images
+        .chunks_exact(shape.len())
+        .take(rows * cols)
+        .enumerate()
+    {
         let (r, c) = ((n / cols) as u32, (n % cols) as u32);
         let (x0, y0) = (GAP + c * (w + GAP), GAP + r * (h + GAP));
         for y in 0..shape.height {
             for x in 0..shape.width {
                 let i = y * shape.width + x;
                 let px = if shape.channels >= 3 {
-                    Rgb([to_byte(image[i]), to_byte(image[plane + i]), to_byte(image[2 * plane + i])])
+                    Rgb([
+                        to_byte(image[i]),
+                        to_byte(image[plane + i]),
+                        to_byte(image[2 * plane + i]),
+                    ])
                 } else {
                     let v = to_byte(image[i]);
                     Rgb([v, v, v])
@@ -62,7 +70,10 @@ pub fn grid(images: &[f32], shape: ImageShape, rows: usize, cols: usize, scale: 
 pub fn save_png(picture: &RgbImage, path: &Path) -> Result<(), CheckpointError> {
     let mut bytes = Vec::new();
     picture
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
         .map_err(|e| CheckpointError::Invalid {
             path: path.to_path_buf(),
             problem: format!("cannot encode PNG: {e}"),
@@ -83,10 +94,21 @@ impl DrawTarget for Canvas {
     type Color = Rgb888;
     type Error = core::convert::Infallible;
 
-    fn draw_iter<I: IntoIterator<Item = Pixel<Rgb888>>>(&mut self, pixels: I) -> Result<(), Self::Error> {
+    fn draw_iter<I: IntoIterator<Item = Pixel<Rgb888>>>(
+        &mut self,
+        pixels: I,
+    ) -> Result<(), Self::Error> {
         for Pixel(p, color) in pixels {
-            if p.x >= 0 && p.y >= 0 && (p.x as u32) < self.0.width() && (p.y as u32) < self.0.height() {
-                self.0.put_pixel(p.x as u32, p.y as u32, Rgb([color.r(), color.g(), color.b()]));
+            if p.x >= 0
+                && p.y >= 0
+                && (p.x as u32) < self.0.width()
+                && (p.y as u32) < self.0.height()
+            {
+                self.0.put_pixel(
+                    p.x as u32,
+                    p.y as u32,
+                    Rgb([color.r(), color.g(), color.b()]),
+                );
             }
         }
         Ok(())
@@ -115,7 +137,10 @@ pub fn line_chart(title: &str, series: &[Series<'_>]) -> RgbImage {
     let text = MonoTextStyle::new(&FONT_6X10, Rgb888::BLACK);
     let axis = PrimitiveStyle::with_stroke(Rgb888::new(90, 90, 90), 1);
 
-    let finite = series.iter().flat_map(|s| s.points.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
+    let finite = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|(x, y)| x.is_finite() && y.is_finite());
     let (mut x_min, mut x_max, mut y_min, mut y_max) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
     for &(x, y) in finite {
         (x_min, x_max, y_min, y_max) = (x_min.min(x), x_max.max(x), y_min.min(y), y_max.max(y));
@@ -123,10 +148,10 @@ pub fn line_chart(title: &str, series: &[Series<'_>]) -> RgbImage {
     if x_min > x_max {
         (x_min, x_max, y_min, y_max) = (0.0, 1.0, 0.0, 1.0);
     }
-    if x_max - x_min < f32::EPSILON {
+    if (x_max - x_min).abs() < f32::EPSILON {
         x_max = x_min + 1.0;
     }
-    if y_max - y_min < f32::EPSILON {
+    if (y_max - y_min).abs() < f32::EPSILON {
         y_max = y_min + 1.0;
     }
     let (plot_w, plot_h) = (WIDTH as i32 - LEFT - RIGHT, HEIGHT as i32 - TOP - BOTTOM);
@@ -137,22 +162,39 @@ pub fn line_chart(title: &str, series: &[Series<'_>]) -> RgbImage {
         )
     };
 
-    let _ = Rectangle::new(Point::new(LEFT, TOP), Size::new(plot_w as u32, plot_h as u32))
-        .into_styled(axis)
-        .draw(&mut canvas);
+    let _ = Rectangle::new(
+        Point::new(LEFT, TOP),
+        Size::new(plot_w as u32, plot_h as u32),
+    )
+    .into_styled(axis)
+    .draw(&mut canvas);
     let _ = Text::new(title, Point::new(LEFT, 16), text).draw(&mut canvas);
     for i in 0..=4 {
         let frac = i as f32 / 4.0;
         let y_value = y_min + frac * (y_max - y_min);
         let p = to_px(x_min, y_value);
-        let _ = Line::new(p, p + Point::new(-4, 0)).into_styled(axis).draw(&mut canvas);
+        let _ = Line::new(p, p + Point::new(-4, 0))
+            .into_styled(axis)
+            .draw(&mut canvas);
         let _ = Text::new(&format!("{y_value:.2}"), Point::new(4, p.y + 3), text).draw(&mut canvas);
         let x_value = x_min + frac * (x_max - x_min);
         let p = to_px(x_value, y_min);
-        let _ = Line::new(p, p + Point::new(0, 4)).into_styled(axis).draw(&mut canvas);
-        let _ = Text::new(&format!("{x_value:.0}"), Point::new(p.x - 12, p.y + 14), text).draw(&mut canvas);
+        let _ = Line::new(p, p + Point::new(0, 4))
+            .into_styled(axis)
+            .draw(&mut canvas);
+        let _ = Text::new(
+            &format!("{x_value:.0}"),
+            Point::new(p.x - 12, p.y + 14),
+            text,
+        )
+        .draw(&mut canvas);
     }
-    let _ = Text::new("step", Point::new(LEFT + plot_w / 2 - 12, HEIGHT as i32 - 6), text).draw(&mut canvas);
+    let _ = Text::new(
+        "step",
+        Point::new(LEFT + plot_w / 2 - 12, HEIGHT as i32 - 6),
+        text,
+    )
+    .draw(&mut canvas);
 
     for (k, s) in series.iter().enumerate() {
         let points: Vec<Point> = s

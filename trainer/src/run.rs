@@ -103,7 +103,9 @@ fn wgpu_device() -> Result<Device, TrainError> {
     match ok {
         Ok(v) if (v - 3.0).abs() < 1e-6 => Ok(device),
         _ => {
-            warn!("no usable GPU adapter found through wgpu; falling back to the CPU (flex) backend");
+            warn!(
+                "no usable GPU adapter found through wgpu; falling back to the CPU (flex) backend"
+            );
             Ok(Device::flex())
         }
     }
@@ -184,7 +186,10 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
             (saved, dir.clone())
         }
         None => {
-            let dir = config.out_dir.clone().unwrap_or_else(|| default_run_dir(&config));
+            let dir = config
+                .out_dir
+                .clone()
+                .unwrap_or_else(|| default_run_dir(&config));
             if dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
                 return Err(TrainError::RunDir {
                     path: dir,
@@ -213,9 +218,11 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
             problem: e.to_string(),
         })?;
     }
-    let config_json = serde_json::to_vec_pretty(&config).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let config_json =
+        serde_json::to_vec_pretty(&config).map_err(|e| ConfigError::Invalid(e.to_string()))?;
     checkpoint::write_atomic(&run_dir.join("config.json"), &config_json)?;
-    let classes_json = serde_json::to_vec_pretty(dataset.class_names()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let classes_json = serde_json::to_vec_pretty(dataset.class_names())
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
     checkpoint::write_atomic(&run_dir.join("classes.json"), &classes_json)?;
 
     let device = select_device(config.backend)?;
@@ -254,9 +261,11 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
         ProgressBar::hidden()
     };
     progress.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps ({per_sec}, eta {eta}) {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} steps ({per_sec}, eta {eta}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     progress.set_position(gan.step as u64);
 
@@ -276,7 +285,9 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
         progress.inc(1);
 
         if stats.is_diverged() {
-            let mut line = acc.take(gan.step).unwrap_or_else(|| unreachable_line(gan.step));
+            let mut line = acc
+                .take(gan.step)
+                .unwrap_or_else(|| unreachable_line(gan.step));
             line.event = Some("diverged: NaN or infinite loss".into());
             let _ = log.write(&line);
             progress.abandon();
@@ -291,45 +302,52 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
         }
 
         let step = gan.step;
-        let stop = options.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
-        if (every.log > 0 && step % every.log == 0) || warning.is_some() || stop || step == total_steps {
-            if let Some(mut line) = acc.take(step) {
-                line.event = warning.clone();
-                progress.set_message(format!(
-                    "D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}",
-                    line.d_loss, line.g_loss, line.d_real, line.d_fake
-                ));
-                log.write(&line).map_err(|e| TrainError::RunDir {
-                    path: log.path().to_path_buf(),
-                    problem: e.to_string(),
-                })?;
-                if !options.progress {
-                    info!(
-                        step,
-                        d_loss = line.d_loss,
-                        g_loss = line.g_loss,
-                        d_real = line.d_real,
-                        d_fake = line.d_fake,
-                        acc_real = line.acc_real,
-                        acc_fake = line.acc_fake,
-                        step_ms = line.step_ms,
-                        "progress"
-                    );
-                }
-                last_line = Some(line);
+        let stop = options
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::SeqCst));
+        let log_now = (every.log > 0 && step.is_multiple_of(every.log))
+            || warning.is_some()
+            || stop
+            || step == total_steps;
+        if log_now && let Some(mut line) = acc.take(step) {
+            line.event = warning.clone();
+            progress.set_message(format!(
+                "D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}",
+                line.d_loss, line.g_loss, line.d_real, line.d_fake
+            ));
+            log.write(&line).map_err(|e| TrainError::RunDir {
+                path: log.path().to_path_buf(),
+                problem: e.to_string(),
+            })?;
+            if !options.progress {
+                info!(
+                    step,
+                    d_loss = line.d_loss,
+                    g_loss = line.g_loss,
+                    d_real = line.d_real,
+                    d_fake = line.d_fake,
+                    acc_real = line.acc_real,
+                    acc_fake = line.acc_fake,
+                    step_ms = line.step_ms,
+                    "progress"
+                );
             }
+            last_line = Some(line);
         }
-        if every.sample > 0 && step % every.sample == 0 {
+        if every.sample > 0 && step.is_multiple_of(every.sample) {
             let path = run_dir.join("samples").join(format!("step-{step:07}.png"));
             sheet.save(&gan, &path)?;
         }
-        if (every.checkpoint > 0 && step % every.checkpoint == 0) || stop {
+        if (every.checkpoint > 0 && step.is_multiple_of(every.checkpoint)) || stop {
             let dir = checkpoint::save(&gan, batcher.cursor(), watch.perfect_d_streak, &run_dir)?;
             last_checkpoint = dir.display().to_string();
         }
         if stop {
             interrupted = true;
-            progress.suspend(|| warn!(step, checkpoint = %last_checkpoint, "interrupted: checkpoint saved"));
+            progress.suspend(
+                || warn!(step, checkpoint = %last_checkpoint, "interrupted: checkpoint saved"),
+            );
             break;
         }
     }
@@ -348,7 +366,11 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
         steps: gan.step,
         last: last_line,
         interrupted,
-        steps_per_s: if elapsed > 0.0 { steps_done as f64 / elapsed } else { 0.0 },
+        steps_per_s: if elapsed > 0.0 {
+            steps_done as f64 / elapsed
+        } else {
+            0.0
+        },
     })
 }
 

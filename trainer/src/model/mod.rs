@@ -112,21 +112,30 @@ impl ModelConfig {
         }
         match self.kind {
             ModelKind::Mlp => {
-                if self.mlp.generator_hidden.contains(&0) || self.mlp.discriminator_hidden.contains(&0) {
+                if self.mlp.generator_hidden.contains(&0)
+                    || self.mlp.discriminator_hidden.contains(&0)
+                {
                     return Err("mlp layer widths must be at least 1".into());
                 }
             }
             ModelKind::Dcgan => {
-                if image.height % 4 != 0 || image.width % 4 != 0 {
+                if !image.height.is_multiple_of(4) || !image.width.is_multiple_of(4) {
                     return Err(format!(
                         "dcgan needs an image height and width divisible by 4, got {}x{}",
                         image.height, image.width
                     ));
                 }
-                if self.dcgan.generator_channels.is_empty() || self.dcgan.discriminator_channels.is_empty() {
-                    return Err("dcgan needs at least one generator and one discriminator channel count".into());
+                if self.dcgan.generator_channels.is_empty()
+                    || self.dcgan.discriminator_channels.is_empty()
+                {
+                    return Err(
+                        "dcgan needs at least one generator and one discriminator channel count"
+                            .into(),
+                    );
                 }
-                if self.dcgan.generator_channels.contains(&0) || self.dcgan.discriminator_channels.contains(&0) {
+                if self.dcgan.generator_channels.contains(&0)
+                    || self.dcgan.discriminator_channels.contains(&0)
+                {
                     return Err("dcgan channel counts must be at least 1".into());
                 }
             }
@@ -164,7 +173,9 @@ impl Generator {
     ) -> Self {
         match config.kind {
             ModelKind::Mlp => Self::Mlp(MlpGenerator::new(config, z_dim, classes, image, device)),
-            ModelKind::Dcgan => Self::Dcgan(DcganGenerator::new(config, z_dim, classes, image, device)),
+            ModelKind::Dcgan => {
+                Self::Dcgan(DcganGenerator::new(config, z_dim, classes, image, device))
+            }
         }
     }
 
@@ -182,7 +193,9 @@ impl Discriminator {
     pub fn new(config: &ModelConfig, classes: usize, image: ImageShape, device: &Device) -> Self {
         match config.kind {
             ModelKind::Mlp => Self::Mlp(MlpDiscriminator::new(config, classes, image, device)),
-            ModelKind::Dcgan => Self::Dcgan(DcganDiscriminator::new(config, classes, image, device)),
+            ModelKind::Dcgan => {
+                Self::Dcgan(DcganDiscriminator::new(config, classes, image, device))
+            }
         }
     }
 
@@ -210,7 +223,9 @@ impl Discriminator {
 /// autodiff records `leaky_relu` as a mask, a scaled copy and a `mask_where`, whose
 /// backward on flex took 6× longer than relu's dedicated backward plus two scalings.
 pub fn leaky_relu<const D: usize>(x: Tensor<D>, slope: f64) -> Tensor<D> {
-    relu(x.clone()).mul_scalar(1.0 - slope).add(x.mul_scalar(slope))
+    relu(x.clone())
+        .mul_scalar(1.0 - slope)
+        .add(x.mul_scalar(slope))
 }
 
 /// tanh(x) computed as 2·sigmoid(2x) − 1.
