@@ -96,10 +96,15 @@ fn wgpu_device() -> Result<Device, TrainError> {
     // Device creation is lazy and adapter discovery panics inside wgpu's runtime when
     // there is no adapter: probe with one tiny op and fall back instead of crashing.
     let probe = device.clone();
+    // The runtime panics on its own device thread too: keep both panics off the terminal
+    // while probing, and say what happened in one line instead.
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     let ok = std::panic::catch_unwind(move || {
         let t = Tensor::<1>::from_floats([1.0, 2.0], &probe);
         t.sum().into_scalar::<f32>()
     });
+    std::panic::set_hook(previous_hook);
     match ok {
         Ok(v) if (v - 3.0).abs() < 1e-6 => Ok(device),
         _ => {
