@@ -26,7 +26,10 @@ impl DrawTarget for Frame {
     type Color = Gray8;
     type Error = core::convert::Infallible;
 
-    fn draw_iter<I: IntoIterator<Item = Pixel<Gray8>>>(&mut self, pixels: I) -> Result<(), Self::Error> {
+    fn draw_iter<I: IntoIterator<Item = Pixel<Gray8>>>(
+        &mut self,
+        pixels: I,
+    ) -> Result<(), Self::Error> {
         for Pixel(p, c) in pixels {
             if (0..64).contains(&p.x) && (0..64).contains(&p.y) {
                 self.0[p.y as usize * 64 + p.x as usize] = c.luma();
@@ -80,19 +83,30 @@ fn train_export_generate_quantize_render() {
     let seven = out.join(&manifest.folders[7]);
     let files: Vec<_> = std::fs::read_dir(&seven).unwrap().collect();
     assert_eq!(files.len(), 3);
-    let png = image::open(files[0].as_ref().unwrap().path()).unwrap().to_luma8();
+    let png = image::open(files[0].as_ref().unwrap().path())
+        .unwrap()
+        .to_luma8();
     assert_eq!(png.dimensions(), (28, 28));
 
     // 4. Quantize the same weights for the firmware.
     let (w1, b1, w2, b2) = match spec.layers.as_slice() {
         [
-            Layer::Dense { weight: w1, bias: b1 },
+            Layer::Dense {
+                weight: w1,
+                bias: b1,
+            },
             Layer::LeakyRelu { .. },
-            Layer::Dense { weight: w2, bias: b2 },
+            Layer::Dense {
+                weight: w2,
+                bias: b2,
+            },
             Layer::Tanh,
             Layer::Reshape { .. },
         ] => (w1, b1, w2, b2),
-        other => panic!("unexpected mlp layers: {:?}", other.iter().map(Layer::kind).collect::<Vec<_>>()),
+        other => panic!(
+            "unexpected mlp layers: {:?}",
+            other.iter().map(Layer::kind).collect::<Vec<_>>()
+        ),
     };
     let table = spec.label_embedding.as_ref().unwrap();
     let float = firmware::quantize::FloatMlp {
@@ -128,7 +142,10 @@ fn train_export_generate_quantize_render() {
         .map(|(&p, &r)| (f32::from(p) - (r.clamp(-1.0, 1.0) + 1.0) * 127.5).abs())
         .sum::<f32>()
         / 784.0;
-    assert!(mean_error < 4.0, "int8 firmware output is {mean_error} grey levels off on average");
+    assert!(
+        mean_error < 4.0,
+        "int8 firmware output is {mean_error} grey levels off on average"
+    );
 
     // 5. Render onto a display, scaled ×2.
     let mut frame = Frame([0; 64 * 64]);
@@ -141,5 +158,8 @@ fn train_export_generate_quantize_render() {
             assert_eq!(frame.0[(5 + 2 * y) * 64 + 5 + 2 * x], expected);
         }
     }
-    assert!(frame.0[..64 * 4].iter().all(|&v| v == 0), "drawn outside its place");
+    assert!(
+        frame.0[..64 * 4].iter().all(|&v| v == 0),
+        "drawn outside its place"
+    );
 }

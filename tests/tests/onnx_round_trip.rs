@@ -24,7 +24,10 @@ fn models() -> std::path::PathBuf {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -33,11 +36,17 @@ fn imported_unconditional_generator_matches_tract() {
     let z = runtime::noise::noise(COUNT, 100, 3);
     let imported = mnist_mlp::Model::default();
     let burn_out: Vec<f32> = imported
-        .forward(Tensor::from_data(TensorData::new(z.clone(), [COUNT, 100]), &device))
+        .forward(Tensor::from_data(
+            TensorData::new(z.clone(), [COUNT, 100]),
+            &device,
+        ))
         .into_data()
         .try_to_vec()
         .unwrap();
-    let tract_out = Generator::load(models().join("mnist-mlp.onnx")).unwrap().run(&z, None).unwrap();
+    let tract_out = Generator::load(models().join("mnist-mlp.onnx"))
+        .unwrap()
+        .run(&z, None)
+        .unwrap();
     assert_eq!(burn_out.len(), COUNT * 784);
     let diff = max_abs_diff(&burn_out, &tract_out);
     assert!(diff <= 1e-4, "burn-onnx import and tract differ by {diff}");
