@@ -17,10 +17,15 @@ pub trait Backend {
 
 impl Backend for Generator {
     fn name(&self) -> String {
-        match self.batch_mode() {
-            crate::generator::BatchMode::Fixed => "tract".into(),
-            crate::generator::BatchMode::Symbolic => "tract-symbolic".into(),
-        }
+        let precision = match self.precision() {
+            crate::generator::Precision::Int8 => "-int8",
+            _ => "",
+        };
+        let mode = match self.batch_mode() {
+            crate::generator::BatchMode::Fixed => "",
+            crate::generator::BatchMode::Symbolic => "-symbolic",
+        };
+        format!("tract{precision}{mode}")
     }
 
     fn info(&self) -> &ModelInfo {

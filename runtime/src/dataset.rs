@@ -87,6 +87,10 @@ pub struct Manifest {
     pub model: String,
     /// The model's metadata.
     pub model_info: ModelInfo,
+    /// The arithmetic the images were generated with: `f32` or `int8` (absent in manifests
+    /// written before int8 existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<crate::generator::Precision>,
     /// Noise seed.
     pub seed: u64,
     /// Number of images.
@@ -436,6 +440,7 @@ pub fn write_dataset(
         generator: format!("gantry-runtime {}", env!("CARGO_PKG_VERSION")),
         model: model_label.to_string(),
         model_info: info.clone(),
+        precision: Some(generator.precision()),
         seed: request.seed,
         count: request.count,
         format: request.format.name().to_string(),

@@ -120,6 +120,48 @@ pub enum Error {
     /// A generator spec is invalid.
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// A model file whose weights are invalid (NaN, wrong sizes...).
+    #[error("{}: {source}", path.display())]
+    Model {
+        /// The model path.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: SpecError,
+    },
+    /// A valid generator that this operation cannot handle (a graph the quantizer does not
+    /// know, a dcgan given to the firmware exporter...).
+    #[error("{}: {reason}", path.display())]
+    Unsupported {
+        /// The model path.
+        path: PathBuf,
+        /// What is not supported and what to do instead.
+        reason: String,
+    },
+    /// Calibration for int8 quantization failed or was given bad settings.
+    #[error("{}: calibration: {problem}", path.display())]
+    Calibration {
+        /// The model path.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The requested precision cannot be run from this file.
+    #[error("{}: {problem}", path.display())]
+    Precision {
+        /// The model path.
+        path: PathBuf,
+        /// What is wrong and what to do instead.
+        problem: String,
+    },
+    /// The firmware quantizer or blob format refused the model or the blob.
+    #[error("{}: {problem}", path.display())]
+    Firmware {
+        /// The model or blob path.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 impl Error {

@@ -1,10 +1,17 @@
 //! Running a generator with tract: load and check an ONNX file, then turn seeds into images.
 //!
-//! tract optimises a graph for the shapes it knows; a graph compiled for a fixed batch size runs
-//! faster than one compiled for a symbolic batch `N` (measured in `docs/BENCHMARKS.md`; rerun
-//! with `runtime bench --model M`). So [`Generator`] compiles one plan per batch size it meets —
-//! 1 and [`DEFAULT_BATCH`] at load, others (the tail of a request) on first use — and caches
-//! them. [`BatchMode::Symbolic`] keeps a single plan for any batch instead.
+//! tract optimises a graph for the shapes it knows; a plan compiled for a fixed batch size runs
+//! faster than one compiled for a symbolic batch `N` (1.1-1.9x at batch 1, 1.03-1.2x at batch
+//! 64 in `docs/BENCHMARKS.md`; rerun with `runtime bench --model M`). So [`Generator`] compiles
+//! one plan per batch size it meets — batch 1 and its default batch at load, others (the tail
+//! of a request) on first use, in milliseconds — and caches them. [`BatchMode::Symbolic`] keeps
+//! a single plan for every batch instead.
+//!
+//! A generator runs in f32 or int8 ([`Precision`]): an int8 file (`runtime quantize`) runs in
+//! int8, and [`Generator::load_with`] can quantize an f32 file in memory or time both
+//! precisions on the machine at hand and keep the faster ([`Precision::Auto`]): int8 pays on
+//! some CPUs and not on others (`docs/BENCHMARKS.md`). Weights stored in int8 behind
+//! `DequantizeLinear` are dequantized once, at load.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -15,14 +22,76 @@ use tract_onnx::tract_core::ops::cnn::Deconv;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
 use crate::error::{Error, Result};
-use crate::info::ModelInfo;
+use crate::info::{MetadataError, ModelInfo, keys};
 use crate::noise::NoiseStream;
 use crate::onnx::{self, GraphSummary};
+use crate::quantize::{QuantInfo, QuantizeOptions};
 use crate::spec::ImageShape;
 
-/// Batch size used by [`Generator::generate`] unless changed with
-/// [`Generator::with_batch_size`].
+/// The arithmetic a [`Generator`] computes with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// f32 throughout (also models with int8-stored, weight-only weights).
+    F32,
+    /// int8 matrix products with calibrated activations (`runtime quantize`).
+    Int8,
+    /// Load both, time them on this machine, keep the faster ([`Generator::auto_choice`]).
+    Auto,
+}
+
+impl Precision {
+    /// `f32`, `int8` or `auto`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Int8 => "int8",
+            Precision::Auto => "auto",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How [`Generator::load_with`] loads a model.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct LoadOptions {
+    /// `None`: run the file as it is (f32 file: f32; int8 file: int8). `Some(Int8)` on an f32
+    /// file quantizes it in memory with [`LoadOptions::quantize`] (the same bytes as
+    /// `runtime quantize` with those options would write).
+    pub precision: Option<Precision>,
+    /// Settings of an in-memory quantization.
+    pub quantize: QuantizeOptions,
+}
+
+/// What [`Precision::Auto`] measured and chose.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct AutoChoice {
+    /// [`Precision::F32`] or [`Precision::Int8`].
+    pub chosen: Precision,
+    /// The batch size timed (the one `generate` runs).
+    pub batch: usize,
+    /// Median f32 time per sample, microseconds.
+    pub f32_us_per_sample: f64,
+    /// Median int8 time per sample, microseconds.
+    pub int8_us_per_sample: f64,
+}
+
+/// Wall time [`Precision::Auto`] spends timing the two precisions at load.
+pub const AUTO_BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Largest batch [`Generator::generate`] picks by itself (see [`Generator::batch_size`]).
 pub const DEFAULT_BATCH: usize = 64;
+
+/// Bytes of intermediate tensors per run that the automatic batch size aims to stay under, so
+/// a batch's working set stays in a small CPU's L2 cache (1 MiB on a Raspberry Pi 4). Measured
+/// on a dcgan: per-sample time grows 1.3x from batch 2 to batch 64 as buffers leave the cache,
+/// while an mlp keeps gaining up to batch 64 (docs/BENCHMARKS.md, `runtime bench --sweep`).
+pub const BATCH_CACHE_BUDGET: u64 = 1 << 20;
 
 /// Most plans kept in the cache besides the batch-1 and default-batch ones.
 const EXTRA_PLANS: usize = 4;
@@ -111,7 +180,7 @@ impl Samples {
     }
 }
 
-/// Maps a pixel from `[-1, 1]` to `0..=255`: `round((clamp(v, -1, 1) + 1) * 127.5)`.
+/// Maps a pixel from `[-1, 1]` to `0..=255`: `round((clamp(v, -1, 1) + 1) * 127.5)` (NaN gives 0).
 pub fn to_u8(v: f32) -> u8 {
     ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8
 }
@@ -124,6 +193,10 @@ pub struct Generator {
     info: ModelInfo,
     summary: GraphSummary,
     macs_per_sample: u64,
+    peak_bytes: u64,
+    precision: Precision,
+    quantization: Option<QuantInfo>,
+    auto: Option<AutoChoice>,
     /// Decluttered, batch still symbolic (`N`); each plan is specialised from it.
     model: TypedModel,
     mode: BatchMode,
@@ -136,6 +209,7 @@ impl std::fmt::Debug for Generator {
         f.debug_struct("Generator")
             .field("path", &self.path)
             .field("info", &self.info)
+            .field("precision", &self.precision)
             .field("mode", &self.mode)
             .field("batch", &self.batch)
             .finish_non_exhaustive()
@@ -150,21 +224,166 @@ pub(crate) fn read_checked(
         path: path.to_path_buf(),
         source,
     })?;
-    let proto = onnx::decode(path, &bytes)?;
+    let (proto, info, summary) = check_bytes(path, &bytes)?;
+    Ok((bytes, proto, info, summary))
+}
+
+/// Decodes and checks generator bytes; `path` names them in errors.
+pub(crate) fn check_bytes(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(tract_onnx::pb::ModelProto, ModelInfo, GraphSummary)> {
+    let proto = onnx::decode(path, bytes)?;
     let info = ModelInfo::from_props(&proto.metadata_props).map_err(|source| Error::Metadata {
         path: path.to_path_buf(),
         source,
     })?;
     let summary = onnx::check_generator(path, &proto, &info)?;
-    Ok((bytes, proto, info, summary))
+    Ok((proto, info, summary))
 }
 
 impl Generator {
     /// Loads the ONNX generator at `path`, checks its signature and metadata, and compiles
-    /// tract plans for batch 1 and [`DEFAULT_BATCH`].
+    /// tract plans for batch 1 and its default batch. The model runs as stored: an f32 file in
+    /// f32, an int8 file (`runtime quantize`) in int8.
     pub fn load(path: impl AsRef<Path>) -> Result<Generator> {
+        Generator::load_with(path, &LoadOptions::default())
+    }
+
+    /// Loads the generator at `path` in the given precision (see [`LoadOptions`]).
+    pub fn load_with_precision(path: impl AsRef<Path>, precision: Precision) -> Result<Generator> {
+        Generator::load_with(
+            path,
+            &LoadOptions {
+                precision: Some(precision),
+                ..LoadOptions::default()
+            },
+        )
+    }
+
+    /// Loads the generator at `path` as `options` say.
+    ///
+    /// - `F32` on an int8 file is an error (its f32 weights are not in it).
+    /// - `Int8` on an f32 file quantizes it in memory (calibration takes well under a second
+    ///   for an mlp, a few seconds for a dcgan).
+    /// - `Auto` on an f32 file builds both, times them on this machine for about
+    ///   [`AUTO_BUDGET`] at the batch size `generate` runs, keeps the faster and logs the
+    ///   choice (tracing `info`); on an int8 file it runs int8.
+    pub fn load_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Generator> {
         let path = path.as_ref();
         let (_, proto, info, summary) = read_checked(path)?;
+        let stored = quant_info(path, &info)?;
+        let stored_int8 = stored.as_ref().is_some_and(QuantInfo::is_int8_compute);
+        match options.precision {
+            None => Generator::build(path, &proto, info, summary),
+            Some(Precision::F32) if stored_int8 => Err(Error::Precision {
+                path: path.to_path_buf(),
+                problem: "the model is quantized to int8 and holds no f32 weights: load the f32 model it came from, or use precision int8".into(),
+            }),
+            Some(Precision::F32) => Generator::build(path, &proto, info, summary),
+            Some(Precision::Int8) if stored_int8 => Generator::build(path, &proto, info, summary),
+            Some(Precision::Int8) => {
+                Generator::quantized(path, &proto, &info, &options.quantize)
+            }
+            Some(Precision::Auto) if stored_int8 => {
+                tracing::info!(path = %path.display(), "precision auto: the model is stored in int8 only, running int8");
+                Generator::build(path, &proto, info, summary)
+            }
+            Some(Precision::Auto) => {
+                let int8 = Generator::quantized(path, &proto, &info, &options.quantize)?;
+                let f32 = Generator::build(path, &proto, info, summary)?;
+                Generator::choose(f32, int8)
+            }
+        }
+    }
+
+    /// Quantizes a decoded f32 model in memory and loads the result.
+    fn quantized(
+        path: &Path,
+        proto: &tract_onnx::pb::ModelProto,
+        info: &ModelInfo,
+        options: &QuantizeOptions,
+    ) -> Result<Generator> {
+        let started = std::time::Instant::now();
+        let q = crate::quantize::quantize_model(path, proto, info, options)?;
+        tracing::debug!(
+            form = %q.info.form,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "quantized in memory"
+        );
+        let info =
+            ModelInfo::from_props(&q.proto.metadata_props).map_err(|source| Error::Metadata {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let summary = onnx::check_generator(path, &q.proto, &info)?;
+        Generator::build(path, &q.proto, info, summary)
+    }
+
+    /// Times `f32` and `int8` alternately and keeps the faster.
+    fn choose(f32: Generator, int8: Generator) -> Result<Generator> {
+        let batch = f32.batch;
+        let z = crate::noise::noise(batch, f32.info.z_dim, 0);
+        let classes = f32.info.classes.len();
+        let labels: Option<Vec<i64>> =
+            (classes > 0).then(|| (0..batch).map(|i| (i % classes) as i64).collect());
+        for g in [&f32, &int8] {
+            g.run(&z, labels.as_deref())?;
+        }
+        let started = std::time::Instant::now();
+        let mut times = [Vec::new(), Vec::new()];
+        while times[0].len() < 5 || (started.elapsed() < AUTO_BUDGET && times[0].len() < 1000) {
+            for (g, t) in [&f32, &int8].into_iter().zip(times.iter_mut()) {
+                let t0 = std::time::Instant::now();
+                std::hint::black_box(g.run(&z, labels.as_deref())?);
+                t.push(t0.elapsed());
+            }
+        }
+        let [a, b] = times.map(|mut t| {
+            t.sort();
+            t[t.len() / 2].as_secs_f64() * 1e6 / batch as f64
+        });
+        let chosen = if b < a {
+            Precision::Int8
+        } else {
+            Precision::F32
+        };
+        let choice = AutoChoice {
+            chosen,
+            batch,
+            f32_us_per_sample: a,
+            int8_us_per_sample: b,
+        };
+        tracing::info!(
+            path = %f32.path.display(),
+            chosen = %chosen,
+            batch,
+            f32_us_per_sample = a,
+            int8_us_per_sample = b,
+            "precision auto: chose {chosen} ({b:.2} us/sample int8 vs {a:.2} us/sample f32 at batch {batch})"
+        );
+        let mut g = if chosen == Precision::Int8 { int8 } else { f32 };
+        g.auto = Some(choice);
+        Ok(g)
+    }
+
+    /// Compiles a checked model.
+    fn build(
+        path: &Path,
+        proto: &tract_onnx::pb::ModelProto,
+        info: ModelInfo,
+        summary: GraphSummary,
+    ) -> Result<Generator> {
+        let quantization = quant_info(path, &info)?;
+        let precision = if quantization
+            .as_ref()
+            .is_some_and(QuantInfo::is_int8_compute)
+        {
+            Precision::Int8
+        } else {
+            Precision::F32
+        };
+        let proto = crate::import::fold_weight_dequantization(path, proto)?;
         let model = onnx()
             .model_for_proto_model(&proto)
             .map_err(|e| Error::tract(path, "import the ONNX graph", e))?
@@ -176,15 +395,42 @@ impl Generator {
             info,
             summary,
             macs_per_sample: 0,
+            peak_bytes: 0,
+            precision,
+            quantization,
+            auto: None,
             model,
             mode: BatchMode::Fixed,
-            batch: DEFAULT_BATCH,
+            batch: 1,
             plans: Mutex::new(BTreeMap::new()),
         };
         generator.macs_per_sample = generator.count_macs()?;
+        let one = generator.plan(1)?;
+        generator.peak_bytes = peak_tensor_bytes(one.lock().expect("plan poisoned").model());
+        generator.batch = auto_batch(generator.peak_bytes);
         generator.prepare()?;
-        tracing::debug!(path = %path.display(), "loaded generator");
+        tracing::debug!(path = %path.display(), precision = %precision, "loaded generator");
         Ok(generator)
+    }
+
+    /// The arithmetic this generator runs: [`Precision::F32`] or [`Precision::Int8`].
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The quantization record of an int8 or weight-only model.
+    pub fn quantization(&self) -> Option<&QuantInfo> {
+        self.quantization.as_ref()
+    }
+
+    /// What [`Precision::Auto`] measured, when it chose this generator.
+    pub fn auto_choice(&self) -> Option<&AutoChoice> {
+        self.auto.as_ref()
+    }
+
+    /// Largest intermediate tensor of one sample in the optimised batch-1 plan, in bytes.
+    pub fn peak_tensor_bytes(&self) -> u64 {
+        self.peak_bytes
     }
 
     /// Switches between fixed-batch and symbolic-batch plans (recompiles).
@@ -245,7 +491,8 @@ impl Generator {
         self.mode
     }
 
-    /// The batch size `generate` runs.
+    /// The batch size `generate` runs: by default the largest power of two up to
+    /// [`DEFAULT_BATCH`] whose intermediate tensors fit [`BATCH_CACHE_BUDGET`].
     pub fn batch_size(&self) -> usize {
         self.batch
     }
@@ -462,6 +709,42 @@ impl Generator {
     }
 }
 
+/// The quantization record in a model's metadata, checked.
+fn quant_info(path: &Path, info: &ModelInfo) -> Result<Option<QuantInfo>> {
+    QuantInfo::from_info(info).map_err(|problem| Error::Metadata {
+        path: path.to_path_buf(),
+        source: MetadataError {
+            key: keys::QUANTIZATION.to_string(),
+            problem,
+        },
+    })
+}
+
+/// Largest output (constants excluded) of any node, in bytes.
+fn peak_tensor_bytes(model: &TypedModel) -> u64 {
+    use tract_onnx::tract_core::ops::konst::Const;
+    model
+        .nodes()
+        .iter()
+        .filter(|n| !n.op_is::<Const>())
+        .flat_map(|n| n.outputs.iter())
+        .filter_map(|o| {
+            let shape = o.fact.shape.as_concrete()?;
+            Some((shape.iter().product::<usize>() * o.fact.datum_type.size_of()) as u64)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// The largest power of two up to [`DEFAULT_BATCH`] with `batch * peak <= BATCH_CACHE_BUDGET`.
+fn auto_batch(peak: u64) -> usize {
+    let mut batch = 1;
+    while batch * 2 <= DEFAULT_BATCH && (batch as u64 * 2) * peak <= BATCH_CACHE_BUDGET {
+        batch *= 2;
+    }
+    batch
+}
+
 /// Checks `z` and `labels` against the model; returns the batch size.
 pub(crate) fn check_inputs(info: &ModelInfo, z: &[f32], labels: Option<&[i64]>) -> Result<usize> {
     if z.is_empty() || !z.len().is_multiple_of(info.z_dim) {
@@ -503,4 +786,33 @@ pub(crate) fn check_inputs(info: &ModelInfo, z: &[f32], labels: Option<&[i64]>) 
         }
     }
     Ok(batch)
+}
+
+// A generator can be shared between threads (each plan is locked while it runs).
+const _: () = {
+    const fn is_send_sync<T: Send + Sync>() {}
+    is_send_sync::<Generator>();
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_batch_keeps_a_batch_within_the_cache_budget() {
+        assert_eq!(auto_batch(0), DEFAULT_BATCH);
+        assert_eq!(auto_batch(3_136), DEFAULT_BATCH); // mlp: one 784-float row
+        assert_eq!(auto_batch(451_584), 2); // dcgan: 64x9 deconv columns over 14x14 pixels
+        assert_eq!(auto_batch(BATCH_CACHE_BUDGET / 8), 8);
+        assert_eq!(auto_batch(BATCH_CACHE_BUDGET + 1), 1);
+    }
+
+    #[test]
+    fn pixels_map_to_bytes_with_rounding_and_clamping() {
+        assert_eq!(
+            [to_u8(-1.0), to_u8(0.0), to_u8(1.0), to_u8(-3.0), to_u8(7.0)],
+            [0, 128, 255, 0, 255]
+        );
+        assert_eq!(to_u8(f32::NAN), 0);
+    }
 }

@@ -44,6 +44,9 @@ pub mod keys {
     pub const CONFIG: &str = "gantry.config";
     /// Recommended: the run's last quality figures as JSON.
     pub const QUALITY: &str = "gantry.quality";
+    /// Written by `runtime quantize`: the int8 scheme and its calibration, as JSON
+    /// (`crate::quantize::QuantInfo`). Absent from f32 models.
+    pub const QUANTIZATION: &str = "gantry.quantization";
 
     /// Whether `key` is written by the runtime itself.
     pub fn is_reserved(key: &str) -> bool {

@@ -20,7 +20,7 @@ use tract_onnx::pb::{
 
 use crate::error::Error;
 use crate::info::ModelInfo;
-use crate::spec::{FeatureShape, GeneratorSpec, Layer, SpecError};
+use crate::spec::{FeatureShape, GeneratorSpec, Layer, Matrix, SpecError};
 
 /// The ONNX operator set the exporter targets.
 pub const OPSET_VERSION: i64 = 17;
@@ -49,7 +49,7 @@ fn dim_batch() -> Dimension {
     }
 }
 
-fn value_info(name: &str, elem: DataType, dims: &[usize]) -> ValueInfoProto {
+pub(crate) fn value_info(name: &str, elem: DataType, dims: &[usize]) -> ValueInfoProto {
     let dim = std::iter::once(dim_batch())
         .chain(dims.iter().map(|d| dim_fixed(*d)))
         .collect();
@@ -66,7 +66,7 @@ fn value_info(name: &str, elem: DataType, dims: &[usize]) -> ValueInfoProto {
     }
 }
 
-fn tensor_f32(name: &str, dims: &[usize], data: &[f32]) -> TensorProto {
+pub(crate) fn tensor_f32(name: &str, dims: &[usize], data: &[f32]) -> TensorProto {
     TensorProto {
         name: name.to_string(),
         dims: dims.iter().map(|d| *d as i64).collect(),
@@ -76,7 +76,7 @@ fn tensor_f32(name: &str, dims: &[usize], data: &[f32]) -> TensorProto {
     }
 }
 
-fn tensor_i64(name: &str, data: &[i64]) -> TensorProto {
+pub(crate) fn tensor_i64(name: &str, data: &[i64]) -> TensorProto {
     TensorProto {
         name: name.to_string(),
         dims: vec![data.len() as i64],
@@ -86,7 +86,7 @@ fn tensor_i64(name: &str, data: &[i64]) -> TensorProto {
     }
 }
 
-fn attr_int(name: &str, i: i64) -> AttributeProto {
+pub(crate) fn attr_int(name: &str, i: i64) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         r#type: AttributeType::Int as i32,
@@ -95,7 +95,7 @@ fn attr_int(name: &str, i: i64) -> AttributeProto {
     }
 }
 
-fn attr_ints(name: &str, ints: &[usize]) -> AttributeProto {
+pub(crate) fn attr_ints(name: &str, ints: &[usize]) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         r#type: AttributeType::Ints as i32,
@@ -104,7 +104,7 @@ fn attr_ints(name: &str, ints: &[usize]) -> AttributeProto {
     }
 }
 
-fn attr_float(name: &str, f: f32) -> AttributeProto {
+pub(crate) fn attr_float(name: &str, f: f32) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         r#type: AttributeType::Float as i32,
@@ -113,7 +113,7 @@ fn attr_float(name: &str, f: f32) -> AttributeProto {
     }
 }
 
-fn node(
+pub(crate) fn node(
     name: &str,
     op: &str,
     inputs: &[&str],
@@ -130,106 +130,239 @@ fn node(
     }
 }
 
+pub(crate) fn tensor_i8(name: &str, dims: &[usize], data: &[i8]) -> TensorProto {
+    TensorProto {
+        name: name.to_string(),
+        dims: dims.iter().map(|d| *d as i64).collect(),
+        data_type: DataType::Int8 as i32,
+        raw_data: data.iter().map(|v| *v as u8).collect(),
+        ..Default::default()
+    }
+}
+
+pub(crate) fn tensor_i32(name: &str, dims: &[usize], data: &[i32]) -> TensorProto {
+    TensorProto {
+        name: name.to_string(),
+        dims: dims.iter().map(|d| *d as i64).collect(),
+        data_type: DataType::Int32 as i32,
+        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+
+/// The nodes, initializers and intermediate value infos of a graph under construction.
+#[derive(Default)]
+pub(crate) struct GraphParts {
+    pub(crate) nodes: Vec<NodeProto>,
+    pub(crate) initializers: Vec<TensorProto>,
+    pub(crate) value_infos: Vec<ValueInfoProto>,
+}
+
+/// How the layers with weights become ONNX nodes. [`FloatLowering`] writes them as `Gemm` and
+/// `ConvTranspose` on f32 weights; the int8 quantizer (`crate::quantize`) substitutes its own.
+pub(crate) trait Lowering {
+    /// Emits layer `index` (a Dense layer) reading `input` and writing `output`.
+    fn dense(
+        &mut self,
+        g: &mut GraphParts,
+        index: usize,
+        input: &str,
+        output: &str,
+        weight: &Matrix,
+        bias: Option<&[f32]>,
+    );
+    /// Emits layer `index` (a ConvTranspose2d layer, given whole) reading `input`, writing
+    /// `output`.
+    fn conv_transpose(
+        &mut self,
+        g: &mut GraphParts,
+        index: usize,
+        input: &str,
+        output: &str,
+        layer: &Layer,
+    );
+}
+
+/// The attributes of an ONNX `ConvTranspose` for a [`Layer::ConvTranspose2d`].
+pub(crate) fn conv_transpose_attrs(layer: &Layer) -> Vec<AttributeProto> {
+    let Layer::ConvTranspose2d {
+        kernel,
+        stride,
+        padding,
+        output_padding,
+        ..
+    } = layer
+    else {
+        unreachable!("conv_transpose_attrs is called on ConvTranspose2d layers")
+    };
+    vec![
+        attr_ints("kernel_shape", kernel),
+        attr_ints("strides", stride),
+        attr_ints("pads", &[padding[0], padding[1], padding[0], padding[1]]),
+        attr_ints("output_padding", output_padding),
+        attr_ints("dilations", &[1, 1]),
+        attr_int("group", 1),
+    ]
+}
+
+/// f32 weights: `Gemm` and `ConvTranspose`, what `trainer export` writes.
+pub(crate) struct FloatLowering;
+
+impl Lowering for FloatLowering {
+    fn dense(
+        &mut self,
+        g: &mut GraphParts,
+        index: usize,
+        input: &str,
+        output: &str,
+        weight: &Matrix,
+        bias: Option<&[f32]>,
+    ) {
+        let prefix = format!("layer{index}");
+        let w = format!("{prefix}.weight");
+        g.initializers
+            .push(tensor_f32(&w, &[weight.rows, weight.cols], &weight.data));
+        let mut ins = vec![input.to_string(), w];
+        if let Some(b) = bias {
+            let b_name = format!("{prefix}.bias");
+            g.initializers.push(tensor_f32(&b_name, &[b.len()], b));
+            ins.push(b_name);
+        }
+        let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
+        g.nodes.push(node(
+            &format!("{prefix}.Dense"),
+            "Gemm",
+            &ins,
+            output,
+            vec![],
+        ));
+    }
+
+    fn conv_transpose(
+        &mut self,
+        g: &mut GraphParts,
+        index: usize,
+        input: &str,
+        output: &str,
+        layer: &Layer,
+    ) {
+        let Layer::ConvTranspose2d {
+            weight,
+            c_in,
+            c_out,
+            kernel,
+            bias,
+            ..
+        } = layer
+        else {
+            unreachable!("conv_transpose is called on ConvTranspose2d layers")
+        };
+        let prefix = format!("layer{index}");
+        let w = format!("{prefix}.weight");
+        g.initializers.push(tensor_f32(
+            &w,
+            &[*c_in, *c_out, kernel[0], kernel[1]],
+            weight,
+        ));
+        let mut ins = vec![input.to_string(), w];
+        if let Some(b) = bias {
+            let b_name = format!("{prefix}.bias");
+            g.initializers.push(tensor_f32(&b_name, &[b.len()], b));
+            ins.push(b_name);
+        }
+        let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
+        g.nodes.push(node(
+            &format!("{prefix}.ConvTranspose2d"),
+            "ConvTranspose",
+            &ins,
+            output,
+            conv_transpose_attrs(layer),
+        ));
+    }
+}
+
+/// Name of the tensor layer `index` of a spec writes (the last one writes [`OUTPUT_IMAGE`]).
+pub(crate) fn layer_output_name(spec: &GeneratorSpec, index: usize) -> String {
+    if index + 1 == spec.layers.len() {
+        OUTPUT_IMAGE.to_string()
+    } else {
+        format!("layer{index}.output")
+    }
+}
+
+/// Name of the tensor the first layer of a spec reads: `z`, or the concatenation of `z` and the
+/// label embedding.
+pub(crate) fn first_input_name(spec: &GeneratorSpec) -> &'static str {
+    if spec.label_embedding.is_some() {
+        "input.concat.output"
+    } else {
+        INPUT_Z
+    }
+}
+
 /// Builds the ONNX model of a spec that has no BatchNorm left (see
 /// [`GeneratorSpec::fold_batch_norm`]); use [`GeneratorSpec::to_model_proto`].
 pub(crate) fn spec_to_model(spec: &GeneratorSpec) -> Result<ModelProto, SpecError> {
+    spec_to_model_with(spec, &mut FloatLowering)
+}
+
+/// [`spec_to_model`] with the weighted layers emitted by `lowering`.
+pub(crate) fn spec_to_model_with(
+    spec: &GeneratorSpec,
+    lowering: &mut dyn Lowering,
+) -> Result<ModelProto, SpecError> {
     spec.validate()?;
     let shapes = spec.shapes()?;
-    let mut nodes = Vec::new();
-    let mut initializers = Vec::new();
-    let mut value_infos = Vec::new();
+    let mut g = GraphParts::default();
     let mut inputs = vec![value_info(INPUT_Z, DataType::Float, &[spec.z_dim])];
 
     let mut current = INPUT_Z.to_string();
     if let Some(table) = &spec.label_embedding {
         inputs.push(value_info(INPUT_LABEL, DataType::Int64, &[]));
-        initializers.push(tensor_f32(
+        g.initializers.push(tensor_f32(
             "label_embedding.table",
             &[table.rows, table.cols],
             &table.data,
         ));
-        nodes.push(node(
+        g.nodes.push(node(
             "label_embedding.gather",
             "Gather",
             &["label_embedding.table", INPUT_LABEL],
             "label_embedding.output",
             vec![attr_int("axis", 0)],
         ));
-        value_infos.push(value_info(
+        g.value_infos.push(value_info(
             "label_embedding.output",
             DataType::Float,
             &[table.cols],
         ));
-        nodes.push(node(
+        g.nodes.push(node(
             "input.concat",
             "Concat",
             &[INPUT_Z, "label_embedding.output"],
             "input.concat.output",
             vec![attr_int("axis", 1)],
         ));
-        value_infos.push(value_info(
+        g.value_infos.push(value_info(
             "input.concat.output",
             DataType::Float,
             &[spec.input_features()],
         ));
-        current = "input.concat.output".to_string();
+        current = first_input_name(spec).to_string();
     }
 
     let last = spec.layers.len().saturating_sub(1);
     for (i, (layer, out_shape)) in spec.layers.iter().zip(&shapes[1..]).enumerate() {
         let prefix = format!("layer{i}");
-        let output = if i == last {
-            OUTPUT_IMAGE.to_string()
-        } else {
-            format!("{prefix}.output")
-        };
+        let output = layer_output_name(spec, i);
         let name = format!("{prefix}.{}", layer.kind());
         let input = current.as_str();
-        let n = match layer {
+        match layer {
             Layer::Dense { weight, bias } => {
-                let w = format!("{prefix}.weight");
-                initializers.push(tensor_f32(&w, &[weight.rows, weight.cols], &weight.data));
-                let mut ins = vec![input.to_string(), w];
-                if let Some(b) = bias {
-                    let b_name = format!("{prefix}.bias");
-                    initializers.push(tensor_f32(&b_name, &[b.len()], b));
-                    ins.push(b_name);
-                }
-                let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
-                node(&name, "Gemm", &ins, &output, vec![])
+                lowering.dense(&mut g, i, input, &output, weight, bias.as_deref())
             }
-            Layer::ConvTranspose2d {
-                weight,
-                c_in,
-                c_out,
-                kernel,
-                bias,
-                stride,
-                padding,
-                output_padding,
-            } => {
-                let w = format!("{prefix}.weight");
-                initializers.push(tensor_f32(
-                    &w,
-                    &[*c_in, *c_out, kernel[0], kernel[1]],
-                    weight,
-                ));
-                let mut ins = vec![input.to_string(), w];
-                if let Some(b) = bias {
-                    let b_name = format!("{prefix}.bias");
-                    initializers.push(tensor_f32(&b_name, &[b.len()], b));
-                    ins.push(b_name);
-                }
-                let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
-                let attrs = vec![
-                    attr_ints("kernel_shape", kernel),
-                    attr_ints("strides", stride),
-                    attr_ints("pads", &[padding[0], padding[1], padding[0], padding[1]]),
-                    attr_ints("output_padding", output_padding),
-                    attr_ints("dilations", &[1, 1]),
-                    attr_int("group", 1),
-                ];
-                node(&name, "ConvTranspose", &ins, &output, attrs)
+            Layer::ConvTranspose2d { .. } => {
+                lowering.conv_transpose(&mut g, i, input, &output, layer)
             }
             Layer::Reshape {
                 channels,
@@ -237,31 +370,32 @@ pub(crate) fn spec_to_model(spec: &GeneratorSpec) -> Result<ModelProto, SpecErro
                 width,
             } => {
                 let s = format!("{prefix}.shape");
-                initializers.push(tensor_i64(
+                g.initializers.push(tensor_i64(
                     &s,
                     &[-1, *channels as i64, *height as i64, *width as i64],
                 ));
-                node(&name, "Reshape", &[input, &s], &output, vec![])
+                g.nodes
+                    .push(node(&name, "Reshape", &[input, &s], &output, vec![]));
             }
-            Layer::LeakyRelu { alpha } => node(
+            Layer::LeakyRelu { alpha } => g.nodes.push(node(
                 &name,
                 "LeakyRelu",
                 &[input],
                 &output,
                 vec![attr_float("alpha", *alpha)],
-            ),
-            Layer::Relu => node(&name, "Relu", &[input], &output, vec![]),
-            Layer::Tanh => node(&name, "Tanh", &[input], &output, vec![]),
+            )),
+            Layer::Relu => g.nodes.push(node(&name, "Relu", &[input], &output, vec![])),
+            Layer::Tanh => g.nodes.push(node(&name, "Tanh", &[input], &output, vec![])),
             Layer::BatchNorm { .. } => {
                 return Err(SpecError::UnfoldableBatchNorm {
                     layer: i,
                     previous: "an unfolded spec (call fold_batch_norm first)".into(),
                 });
             }
-        };
-        nodes.push(n);
+        }
         if i != last {
-            value_infos.push(value_info(&output, DataType::Float, &out_shape.dims()));
+            g.value_infos
+                .push(value_info(&output, DataType::Float, &out_shape.dims()));
         }
         current = output;
     }
@@ -271,15 +405,15 @@ pub(crate) fn spec_to_model(spec: &GeneratorSpec) -> Result<ModelProto, SpecErro
     };
     let graph = GraphProto {
         name: "gantry_generator".into(),
-        node: nodes,
-        initializer: initializers,
+        node: g.nodes,
+        initializer: g.initializers,
         input: inputs,
         output: vec![value_info(
             OUTPUT_IMAGE,
             DataType::Float,
             &[image.channels, image.height, image.width],
         )],
-        value_info: value_infos,
+        value_info: g.value_infos,
         doc_string: "Gantry generator: z ~ N(0, 1) (and a class label) to images in [-1, 1]."
             .into(),
         ..Default::default()
@@ -350,7 +484,8 @@ pub struct GraphSummary {
     pub inputs: Vec<TensorDesc>,
     /// Graph outputs.
     pub outputs: Vec<TensorDesc>,
-    /// Number of floating-point values in the initializers (the weights).
+    /// Number of learned values in the initializers (weights, biases, embedding table; f32, or
+    /// int8/int32 in a quantized model; quantization scales and zero points excluded).
     pub parameters: u64,
     /// ONNX IR version.
     pub ir_version: i64,
@@ -514,6 +649,8 @@ pub(crate) fn check_generator(
     )
     .map_err(bad)?;
 
+    // Learned values: f32 weights, or int8 weights and int32 biases of a quantized model;
+    // quantization scales and zero points are not counted.
     let parameters = graph
         .initializer
         .iter()
@@ -523,9 +660,13 @@ pub(crate) fn check_generator(
                 DataType::Float16,
                 DataType::Double,
                 DataType::Bfloat16,
+                DataType::Int8,
+                DataType::Int32,
             ]
             .iter()
             .any(|d| *d as i32 == t.data_type)
+                && !t.name.contains("scale")
+                && !t.name.contains("zero_point")
         })
         .map(|t| t.dims.iter().product::<i64>().max(0) as u64)
         .sum();

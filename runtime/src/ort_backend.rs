@@ -18,7 +18,7 @@ use ort::value::Tensor;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::generator::{check_inputs, read_checked};
+use crate::generator::{check_bytes, check_inputs};
 use crate::info::ModelInfo;
 
 /// Environment variable naming the ONNX Runtime shared library.
@@ -77,6 +77,7 @@ fn environment() -> Result<&'static Environment> {
 /// A generator run by ONNX Runtime (CPU execution provider).
 pub struct OrtGenerator {
     path: PathBuf,
+    name: String,
     info: ModelInfo,
     threads: usize,
     session: Mutex<Session>,
@@ -96,7 +97,21 @@ impl OrtGenerator {
     /// opens an ONNX Runtime session using `threads` intra-op threads.
     pub fn load(path: impl AsRef<Path>, threads: usize) -> Result<OrtGenerator> {
         let path = path.as_ref();
-        let (bytes, _, info, _) = read_checked(path)?;
+        let bytes = std::fs::read(path).map_err(|source| Error::ReadModel {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        OrtGenerator::from_bytes(path, &bytes, threads)
+    }
+
+    /// [`OrtGenerator::load`] from ONNX bytes already in memory (e.g. a model quantized by
+    /// [`crate::quantize::quantize_file`]); `path` names them in errors.
+    pub fn from_bytes(path: &Path, bytes: &[u8], threads: usize) -> Result<OrtGenerator> {
+        let (_, info, _) = check_bytes(path, bytes)?;
+        let int8 = crate::quantize::QuantInfo::from_info(&info)
+            .ok()
+            .flatten()
+            .is_some_and(|q| q.is_int8_compute());
         let env = environment()?;
         let fail = |stage: &str, e: &dyn std::fmt::Display| {
             unavailable(format!("{}: cannot {stage}: {e}", path.display()))
@@ -105,10 +120,11 @@ impl OrtGenerator {
             .map_err(|e| fail("create a session", &e))?
             .with_intra_threads(threads.max(1))
             .map_err(|e| fail("set the thread count", &e))?
-            .commit_from_memory(&bytes)
+            .commit_from_memory(bytes)
             .map_err(|e| fail("load the model", &e))?;
         Ok(OrtGenerator {
             path: path.to_path_buf(),
+            name: if int8 { "ort-int8" } else { "ort" }.into(),
             info,
             threads: threads.max(1),
             session: Mutex::new(session),
@@ -163,7 +179,7 @@ impl OrtGenerator {
 
 impl Backend for OrtGenerator {
     fn name(&self) -> String {
-        "ort".into()
+        self.name.clone()
     }
 
     fn info(&self) -> &ModelInfo {

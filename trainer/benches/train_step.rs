@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use trainer::config::TrainConfig;
-use trainer::data::{Batcher, BatchCursor};
+use trainer::data::{BatchCursor, Batcher};
 use trainer::model::ModelKind;
 use trainer::run;
 use trainer::training::Gan;
@@ -26,7 +26,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     // `cargo bench` passes `--bench`; keep only our own arguments.
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let models: Vec<ModelKind> = match args.first().map(String::as_str) {
         Some("mlp") => vec![ModelKind::Mlp],
         Some("dcgan") => vec![ModelKind::Dcgan],
@@ -45,8 +48,18 @@ fn main() {
         };
         config.model.kind = kind;
         let data = run::load_training_set(&config).expect("bundled MNIST-10k");
-        let mut gan = Gan::new(&config, data.class_names().len(), data.shape(), &Device::flex());
-        let mut batcher = Batcher::new(&data, config.batch_size, config.seed, BatchCursor::default());
+        let mut gan = Gan::new(
+            &config,
+            data.class_names().len(),
+            data.shape(),
+            &Device::flex(),
+        );
+        let mut batcher = Batcher::new(
+            &data,
+            config.batch_size,
+            config.seed,
+            BatchCursor::default(),
+        );
         let mut start = Instant::now();
         let mut last = None;
         for step in 0..WARMUP + steps {

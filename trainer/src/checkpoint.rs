@@ -77,7 +77,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let tmp = path.with_extension(format!(
         "{}tmp",
-        path.extension().map(|e| format!("{}.", e.to_string_lossy())).unwrap_or_default()
+        path.extension()
+            .map(|e| format!("{}.", e.to_string_lossy()))
+            .unwrap_or_default()
     ));
     std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))
@@ -106,7 +108,12 @@ fn record_bytes<M: Module>(module: &M, path: &Path) -> Result<Vec<u8>, Checkpoin
 
 /// Saves `gan` at its current step into `run_dir/checkpoints/step-NNNNNNN` and points
 /// `latest` at it. Returns the checkpoint folder.
-pub fn save(gan: &Gan, cursor: BatchCursor, perfect_d_streak: usize, run_dir: &Path) -> Result<PathBuf, CheckpointError> {
+pub fn save(
+    gan: &Gan,
+    cursor: BatchCursor,
+    perfect_d_streak: usize,
+    run_dir: &Path,
+) -> Result<PathBuf, CheckpointError> {
     let dir = checkpoints_dir(run_dir);
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let name = format!("step-{:07}", gan.step);
@@ -121,9 +128,18 @@ pub fn save(gan: &Gan, cursor: BatchCursor, perfect_d_streak: usize, run_dir: &P
         let path = tmp_dir.join(file);
         std::fs::write(&path, bytes).map_err(io(&path))
     };
-    write(GENERATOR, record_bytes(&gan.generator, &tmp_dir.join(GENERATOR))?)?;
-    write(DISCRIMINATOR, record_bytes(&gan.discriminator, &tmp_dir.join(DISCRIMINATOR))?)?;
-    for (file, optim) in [(GENERATOR_OPTIM, &gan.generator_optim), (DISCRIMINATOR_OPTIM, &gan.discriminator_optim)] {
+    write(
+        GENERATOR,
+        record_bytes(&gan.generator, &tmp_dir.join(GENERATOR))?,
+    )?;
+    write(
+        DISCRIMINATOR,
+        record_bytes(&gan.discriminator, &tmp_dir.join(DISCRIMINATOR))?,
+    )?;
+    for (file, optim) in [
+        (GENERATOR_OPTIM, &gan.generator_optim),
+        (DISCRIMINATOR_OPTIM, &gan.discriminator_optim),
+    ] {
         let bytes = optim.into_bytes().map_err(|e| CheckpointError::Invalid {
             path: tmp_dir.join(file),
             problem: format!("cannot serialise optimizer state: {e}"),
@@ -160,7 +176,11 @@ fn prune(dir: &Path, keep: usize) -> Result<(), CheckpointError> {
     let mut steps: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("step-")))
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
+        })
         .collect();
     steps.sort();
     let excess = steps.len().saturating_sub(keep);
@@ -207,10 +227,11 @@ fn load_module<M: Module>(module: M, path: &Path) -> Result<M, CheckpointError> 
 pub fn load(gan: &mut Gan, dir: &Path) -> Result<TrainingState, CheckpointError> {
     let state_path = dir.join(STATE);
     let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
-    let state: TrainingState = serde_json::from_str(&text).map_err(|e| CheckpointError::Invalid {
-        path: state_path.clone(),
-        problem: e.to_string(),
-    })?;
+    let state: TrainingState =
+        serde_json::from_str(&text).map_err(|e| CheckpointError::Invalid {
+            path: state_path.clone(),
+            problem: e.to_string(),
+        })?;
     if state.format_version != FORMAT_VERSION {
         return Err(CheckpointError::Invalid {
             path: state_path,

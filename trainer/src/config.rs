@@ -211,7 +211,10 @@ impl TrainConfig {
         if self.steps == 0 && self.epochs.is_none_or(|e| e == 0) {
             return invalid("train for at least one step (steps or epochs)".into());
         }
-        for (name, adam) in [("generator_adam", &self.generator_adam), ("discriminator_adam", &self.discriminator_adam)] {
+        for (name, adam) in [
+            ("generator_adam", &self.generator_adam),
+            ("discriminator_adam", &self.discriminator_adam),
+        ] {
             if !(adam.learning_rate > 0.0 && adam.learning_rate.is_finite()) {
                 return invalid(format!("{name}.learning_rate must be positive"));
             }
@@ -224,6 +227,8 @@ impl TrainConfig {
         {
             return invalid(format!("ema_decay {decay} is not in [0, 1)"));
         }
-        self.model.validate(self.image).map_err(ConfigError::Invalid)
+        self.model
+            .validate(self.image)
+            .map_err(ConfigError::Invalid)
     }
 }

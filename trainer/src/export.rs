@@ -111,22 +111,37 @@ pub fn spec(generator: &Generator, config: &TrainConfig, classes: Vec<String>) -
             let mut layers = Vec::new();
             for hidden in &g.hidden {
                 layers.push(dense(hidden));
-                layers.push(Layer::LeakyRelu { alpha: g.slope as f32 });
+                layers.push(Layer::LeakyRelu {
+                    alpha: g.slope as f32,
+                });
             }
             layers.push(dense(&g.output));
             layers.push(Layer::Tanh);
             let [channels, height, width] = g.image;
-            layers.push(Layer::Reshape { channels, height, width });
+            layers.push(Layer::Reshape {
+                channels,
+                height,
+                width,
+            });
             (embedding(g.label_embedding.as_ref()), layers)
         }
         Generator::Dcgan(g) => {
             let [channels, height, width] = g.start;
-            let mut layers = vec![dense(&g.project), Layer::Reshape { channels, height, width }];
+            let mut layers = vec![
+                dense(&g.project),
+                Layer::Reshape {
+                    channels,
+                    height,
+                    width,
+                },
+            ];
             for (i, d) in g.deconvs.iter().enumerate() {
                 layers.push(deconv(d));
                 if let Some(bn) = g.norms.get(i) {
                     layers.push(batch_norm(bn));
-                    layers.push(Layer::LeakyRelu { alpha: g.slope as f32 });
+                    layers.push(Layer::LeakyRelu {
+                        alpha: g.slope as f32,
+                    });
                 }
             }
             layers.push(Layer::Tanh);
@@ -136,7 +151,11 @@ pub fn spec(generator: &Generator, config: &TrainConfig, classes: Vec<String>) -
     GeneratorSpec {
         z_dim: config.z_dim,
         image,
-        classes: if label_embedding.is_some() { classes } else { Vec::new() },
+        classes: if label_embedding.is_some() {
+            classes
+        } else {
+            Vec::new()
+        },
         label_embedding,
         layers,
         metadata: BTreeMap::new(),
@@ -175,7 +194,8 @@ pub fn export_run(run_dir: &Path, out: &Path) -> Result<GeneratorSpec, ExportErr
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| config.dataset.display().to_string());
     spec.metadata.insert(keys::DATASET.into(), dataset);
-    spec.metadata.insert(keys::STEPS.into(), gan.step.to_string());
+    spec.metadata
+        .insert(keys::STEPS.into(), gan.step.to_string());
     spec.metadata.insert(
         keys::CONFIG.into(),
         serde_json::to_string(&config).unwrap_or_default(),
@@ -188,8 +208,11 @@ pub fn export_run(run_dir: &Path, out: &Path) -> Result<GeneratorSpec, ExportErr
             serde_json::to_string(last).unwrap_or_default(),
         );
     }
-    spec.metadata.insert("gantry.ema".into(), gan.ema.is_some().to_string());
-    let onnx = spec.fold_batch_norm().and_then(|folded| folded.write_onnx(out).map(|_| folded));
+    spec.metadata
+        .insert("gantry.ema".into(), gan.ema.is_some().to_string());
+    let onnx = spec
+        .fold_batch_norm()
+        .and_then(|folded| folded.write_onnx(out).map(|_| folded));
     onnx.map_err(|source| ExportError::Onnx {
         path: out.to_path_buf(),
         source,

@@ -11,6 +11,7 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod noise;
+pub mod quality;
 pub mod render;
 pub mod run;
 pub mod training;

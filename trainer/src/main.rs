@@ -58,6 +58,168 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Train the evaluation classifier that `eval` and `augment-eval` measure with.
+    ///
+    /// A small LeNet-style CNN (conv-pool-conv-pool-dense-dense) trained on the data set's
+    /// training split. Its penultimate layer is the feature space of FID and precision/recall,
+    /// its prediction the class of coverage. Writes the weights (burnpack) and a JSON card
+    /// beside them (layer sizes, data set, class names, test accuracy) and prints the accuracy
+    /// on the test split.
+    ///
+    /// Examples:
+    ///   trainer classifier
+    ///   trainer classifier --dataset ../shared/data/fashion-mnist --epochs 3
+    ///   trainer classifier --dataset data/mnist-10k --out models/classifier-mnist-10k.bpk
+    #[command(verbatim_doc_comment)]
+    Classifier(ClassifierArgs),
+    /// Measure a generator: FID, precision/recall, class coverage, conditional accuracy.
+    ///
+    /// Generates --samples images (every class in turn for a conditional model) and compares
+    /// them with the real test split in the evaluation classifier's feature space. Beside each
+    /// figure it prints the real-vs-real floor (the same number of training images against the
+    /// test split): what a perfect generator would score. FID: lower is better; precision (share
+    /// of samples that look real) and recall (share of the real variety covered), k-NN
+    /// manifolds with k=3 (Kynkäänniemi et al. 2019): higher is better. Coverage: the predicted
+    /// class histogram, with a warning when classes go missing (mode collapse).
+    ///
+    /// Examples:
+    ///   trainer eval --model models/mnist-mlp.onnx
+    ///   trainer eval --model runs/mlp-cond --dataset data/mnist-10k --samples 2000 --json eval.json
+    ///   trainer eval --model runs/fashion-mlp --dataset ../shared/data/fashion-mnist
+    #[command(verbatim_doc_comment)]
+    Eval(EvalArgs),
+    /// Measure the augmentation gain of a conditional generator's synthetic data.
+    ///
+    /// For each subset size n: trains the evaluation classifier on n real training examples
+    /// per class, and on the same examples plus --synthetic generated ones per class (same
+    /// initial weights, same step budget), --repeats times with fresh subsets, and reports test
+    /// accuracy as mean ± std and the paired gain.
+    ///
+    /// Examples:
+    ///   trainer augment-eval --generator models/mnist-mlp-cond.onnx
+    ///   trainer augment-eval --generator models/mnist-mlp-cond.onnx --per-class 10,50,100 --synthetic 100 --repeats 5 --seed 1
+    #[command(verbatim_doc_comment)]
+    AugmentEval(AugmentArgs),
+}
+
+/// The default data set of the quality commands (as `train`'s).
+const DEFAULT_DATASET: &str = "data/mnist-10k";
+
+/// `models/classifier-<data set folder name>.bpk`.
+fn default_classifier_path(dataset: &std::path::Path) -> PathBuf {
+    let name = dataset
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dataset".into());
+    PathBuf::from("models").join(format!("classifier-{name}.bpk"))
+}
+
+#[derive(Args, Debug)]
+struct ClassifierArgs {
+    /// Data set: a folder of MNIST-style IDX files, or one sub-folder of images per class.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATASET)]
+    dataset: PathBuf,
+    /// Weights file; the card goes beside it with `.json` [default: models/classifier-<DATASET name>.bpk].
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Passes over the training split.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    epochs: usize,
+    /// Use at most this many training examples.
+    #[arg(long, value_name = "N")]
+    max_examples: Option<usize>,
+    /// Examples per mini-batch.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    batch_size: usize,
+    /// Adam's learning rate.
+    #[arg(long, value_name = "LR", default_value_t = 1e-3)]
+    lr: f64,
+    /// Seed of the weights and the batch order.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Width of the penultimate layer (the dimension of the quality features).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    features: usize,
+    /// Image shape for image-folder data sets, as C,H,W (IDX files carry their own).
+    #[arg(long, value_name = "C,H,W", default_value = "1,28,28", value_parser = parse_shape)]
+    image: trainer::data::ImageShape,
+}
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    /// The generator: an exported .onnx file or a run folder (its latest checkpoint).
+    #[arg(long, value_name = "G.onnx|RUN_DIR")]
+    model: PathBuf,
+    /// Data set the generator imitates (its test split is the reference).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATASET)]
+    dataset: PathBuf,
+    /// Evaluation classifier (from `trainer classifier`) [default: models/classifier-<DATASET name>.bpk].
+    #[arg(long, value_name = "FILE")]
+    classifier: Option<PathBuf>,
+    /// Generated images to evaluate.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    samples: usize,
+    /// Seed of the generated noise.
+    #[arg(long, default_value_t = 2024)]
+    seed: u64,
+    /// Neighbourhood size of precision and recall.
+    #[arg(long, value_name = "K", default_value_t = 3)]
+    k: usize,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct AugmentArgs {
+    /// A conditional generator: an exported .onnx file or a run folder.
+    #[arg(long, value_name = "G.onnx|RUN_DIR")]
+    generator: PathBuf,
+    /// Data set the generator imitates.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATASET)]
+    dataset: PathBuf,
+    /// Real training examples per class, one table row each (comma-separated).
+    #[arg(
+        long,
+        value_name = "N,N,..",
+        value_delimiter = ',',
+        default_value = "10,50,100"
+    )]
+    per_class: Vec<usize>,
+    /// Synthetic examples per class added to the real ones.
+    #[arg(long, value_name = "K", default_value_t = 100)]
+    synthetic: usize,
+    /// Repeats per subset size (fresh subset, weights and synthetic samples each).
+    #[arg(long, value_name = "R", default_value_t = 3)]
+    repeats: usize,
+    /// Base seed (repeat r uses SEED + r).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Optimizer steps per trained classifier (the same with and without synthetic data).
+    #[arg(long, value_name = "N", default_value_t = 300)]
+    steps: usize,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+/// Parses `C,H,W`.
+fn parse_shape(text: &str) -> Result<trainer::data::ImageShape, String> {
+    let parts: Vec<usize> = text
+        .split(',')
+        .map(|p| p.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{text:?} is not C,H,W: {e}"))?;
+    match parts[..] {
+        [channels, height, width] if channels * height * width > 0 => {
+            Ok(trainer::data::ImageShape {
+                channels,
+                height,
+                width,
+            })
+        }
+        _ => Err(format!("{text:?} is not C,H,W with three positive numbers")),
+    }
 }
 
 #[derive(Args, Debug)]
@@ -185,6 +347,13 @@ impl TrainArgs {
     }
 }
 
+// burn's CPU backend allocates a fresh buffer for every tensor op; glibc's allocator hands
+// large ones back to the OS on free, so each step paid page faults to get them again
+// (LeakyReLU's forward + backward on a [128, 128, 14, 14] map: 30 ms with glibc, 5 ms with
+// mimalloc, which keeps and reuses freed memory).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -222,6 +391,9 @@ fn try_main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Classifier(args) => quality_cli::classifier(args),
+        Command::Eval(args) => quality_cli::eval(args),
+        Command::AugmentEval(args) => quality_cli::augment_eval(args),
         Command::Train(args) => {
             let (config, resume) = args.into_config()?;
             let stop = Arc::new(AtomicBool::new(false));
@@ -247,7 +419,11 @@ fn try_main() -> anyhow::Result<()> {
                 .unwrap_or_default();
             println!(
                 "{} after {} steps ({:.1} steps/s){last}\nrun folder: {}\n  samples:    {}\n  loss curve: {}",
-                if summary.interrupted { "stopped" } else { "trained" },
+                if summary.interrupted {
+                    "stopped"
+                } else {
+                    "trained"
+                },
                 summary.steps,
                 summary.steps_per_s,
                 summary.run_dir.display(),
@@ -256,5 +432,261 @@ fn try_main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+/// The quality subcommands: thin wrappers over `trainer::quality`.
+mod quality_cli {
+    use std::io::IsTerminal;
+    use std::path::Path;
+
+    use anyhow::{Context, bail};
+    use burn::tensor::Device;
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    use serde::Serialize;
+    use tracing::info;
+    use trainer::checkpoint::write_atomic;
+    use trainer::data::{self, Dataset, ImageShape, Split};
+    use trainer::quality::augment::{self, AugmentSettings};
+    use trainer::quality::classifier::{self, ClassifierCard, TrainSettings, card_path};
+    use trainer::quality::{
+        ClassifierConfig, EvalClassifier, EvalOptions, Evaluator, QualityReport, SampleSource,
+    };
+
+    use super::{AugmentArgs, ClassifierArgs, EvalArgs, default_classifier_path};
+
+    /// A progress bar on a terminal, nothing otherwise (logs say what happens).
+    fn progress(len: u64, what: &str) -> ProgressBar {
+        if !std::io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(&format!(
+                "{{elapsed_precise}} [{{bar:30}}] {{pos}}/{{len}} {what} ({{per_sec}}, eta {{eta}})"
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar
+    }
+
+    /// Reads one split; quality needs a held-out test split, which only IDX folders have.
+    fn open_split(dataset: &Path, split: Split, image: ImageShape) -> anyhow::Result<Dataset> {
+        if dataset.is_dir() && !data::is_idx_dir(dataset) {
+            bail!(
+                "{}: the quality commands need a held-out test split, and image-folder data sets have none; use an IDX data set (train-/t10k-images-idx3-ubyte[.gz])",
+                dataset.display()
+            );
+        }
+        data::open(dataset, split, image)
+            .with_context(|| format!("reading the {split:?} split of {}", dataset.display()))
+    }
+
+    fn dataset_name(dataset: &Path) -> String {
+        dataset
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| dataset.display().to_string())
+    }
+
+    fn write_json<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+        let json = serde_json::to_vec_pretty(value).context("serialising the report")?;
+        write_atomic(path, &json).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+        Ok(())
+    }
+
+    pub fn classifier(args: ClassifierArgs) -> anyhow::Result<()> {
+        let mut train = open_split(&args.dataset, Split::Train, args.image)?;
+        if let Some(n) = args.max_examples {
+            train = train.truncated(n);
+        }
+        let test = open_split(&args.dataset, Split::Test, train.shape())?;
+        let config = ClassifierConfig {
+            features: args.features,
+            ..ClassifierConfig::default()
+        };
+        let mut settings = TrainSettings {
+            steps: 0,
+            batch_size: args.batch_size,
+            learning_rate: args.lr,
+            seed: args.seed,
+        };
+        settings.steps = settings.steps_for_epochs(args.epochs, train.len());
+        let out = args
+            .out
+            .unwrap_or_else(|| default_classifier_path(&args.dataset));
+        info!(
+            dataset = %args.dataset.display(),
+            examples = train.len(),
+            steps = settings.steps,
+            "training the evaluation classifier"
+        );
+        let bar = progress(settings.steps as u64, "steps");
+        let started = std::time::Instant::now();
+        let model = classifier::train(&config, &train, &settings, &Device::flex(), &bar)
+            .context("training the classifier")?;
+        bar.finish_and_clear();
+        let seconds = started.elapsed().as_secs_f64();
+        let card = ClassifierCard {
+            format_version: classifier::CARD_VERSION,
+            config,
+            image: train.shape(),
+            class_names: train.class_names().to_vec(),
+            dataset: dataset_name(&args.dataset),
+            train_examples: train.len(),
+            training: settings,
+            test_accuracy: 0.0,
+            test_examples: test.len(),
+        };
+        let mut trained = EvalClassifier::new(model, card);
+        trained.card.test_accuracy = trained
+            .accuracy(&test)
+            .context("measuring the test accuracy")?;
+        trained
+            .save(&out)
+            .with_context(|| format!("saving the classifier to {}", out.display()))?;
+        println!(
+            "test accuracy {:.2}% on {} test images ({} training examples, {} steps, {seconds:.0} s)\nwrote {} and {}\nuse it: trainer eval --model G.onnx --dataset {} --classifier {}",
+            100.0 * trained.card.test_accuracy,
+            test.len(),
+            train.len(),
+            trained.card.training.steps,
+            out.display(),
+            card_path(&out).display(),
+            args.dataset.display(),
+            out.display()
+        );
+        Ok(())
+    }
+
+    /// What `eval --json` writes.
+    #[derive(Serialize)]
+    struct EvalRecord<'a> {
+        generator: String,
+        dataset: String,
+        classifier: String,
+        classifier_test_accuracy: f64,
+        seed: u64,
+        report: &'a QualityReport,
+    }
+
+    pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
+        let classifier_path = args
+            .classifier
+            .clone()
+            .unwrap_or_else(|| default_classifier_path(&args.dataset));
+        let classifier = EvalClassifier::load(&classifier_path).with_context(|| {
+            format!(
+                "loading the evaluation classifier (train one with `trainer classifier --dataset {}`)",
+                args.dataset.display()
+            )
+        })?;
+        let source = SampleSource::open(&args.model)
+            .with_context(|| format!("opening the generator {}", args.model.display()))?;
+        classifier
+            .check_shape(
+                source.image(),
+                &format!("the generator {}", args.model.display()),
+            )
+            .context("the generator and the classifier disagree")?;
+        let classes = classifier.card.class_names.len();
+        if source.is_conditional() && source.classes().len() != classes {
+            bail!(
+                "{} generates {} classes but the classifier {} knows {classes}",
+                args.model.display(),
+                source.classes().len(),
+                classifier_path.display()
+            );
+        }
+        let image = classifier.card.image;
+        let test = open_split(&args.dataset, Split::Test, image)?;
+        let train = open_split(&args.dataset, Split::Train, image)?;
+        info!(
+            test = test.len(),
+            train = train.len(),
+            "embedding the real images"
+        );
+        let options = EvalOptions {
+            k: args.k,
+            floor_samples: args.samples,
+            ..EvalOptions::default()
+        };
+        let accuracy = classifier.card.test_accuracy;
+        let evaluator = Evaluator::new(classifier, &test, options)
+            .and_then(|e| e.with_floor(&train))
+            .context("embedding the real images")?;
+        info!(samples = args.samples, generator = %source.describe(), "generating");
+        let samples = source
+            .generate(args.samples, None, args.seed)
+            .with_context(|| format!("generating {} samples", args.samples))?;
+        let labels: Option<Vec<i64>> = samples
+            .labels
+            .as_ref()
+            .map(|l| l.iter().map(|&c| c as i64).collect());
+        info!("measuring");
+        let report = evaluator
+            .evaluate(&samples.pixels, labels.as_deref())
+            .context("measuring the samples")?;
+        println!(
+            "generator   {}\ndata set    {} ({} test images as the reference)\nclassifier  {} (test accuracy {:.2}%)\n",
+            source.describe(),
+            args.dataset.display(),
+            test.len(),
+            classifier_path.display(),
+            100.0 * accuracy
+        );
+        print!("{}", report.table());
+        if let Some(path) = &args.json {
+            write_json(
+                path,
+                &EvalRecord {
+                    generator: source.describe(),
+                    dataset: args.dataset.display().to_string(),
+                    classifier: classifier_path.display().to_string(),
+                    classifier_test_accuracy: accuracy,
+                    seed: args.seed,
+                    report: &report,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn augment_eval(args: AugmentArgs) -> anyhow::Result<()> {
+        let source = SampleSource::open(&args.generator)
+            .with_context(|| format!("opening the generator {}", args.generator.display()))?;
+        let train = open_split(&args.dataset, Split::Train, source.image())?;
+        let test = open_split(&args.dataset, Split::Test, source.image())?;
+        let settings = AugmentSettings {
+            per_class: args.per_class,
+            synthetic: args.synthetic,
+            repeats: args.repeats,
+            seed: args.seed,
+            steps: args.steps,
+            ..AugmentSettings::default()
+        };
+        let runs = settings.per_class.len() * settings.repeats * 2;
+        info!(
+            generator = %source.describe(),
+            classifiers = runs,
+            steps = settings.steps,
+            "augmentation experiment"
+        );
+        let bar = progress((runs * settings.steps) as u64, "classifier steps");
+        let report = augment::run(&train, &test, &source, &settings, &bar)
+            .context("running the augmentation experiment")?;
+        bar.finish_and_clear();
+        println!(
+            "generator  {}\ndata set   {}\n",
+            report.generator,
+            args.dataset.display()
+        );
+        print!("{}", report.table());
+        if let Some(path) = &args.json {
+            write_json(path, &report)?;
+        }
+        Ok(())
     }
 }

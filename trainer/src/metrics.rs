@@ -88,7 +88,8 @@ impl MetricsLog {
         if let Some(step) = resume_step
             && path.exists()
         {
-            let kept: Vec<MetricsLine> = read(path)?.into_iter().filter(|l| l.step <= step).collect();
+            let kept: Vec<MetricsLine> =
+                read(path)?.into_iter().filter(|l| l.step <= step).collect();
             let mut text = String::new();
             for line in &kept {
                 text.push_str(&serde_json::to_string(line).map_err(std::io::Error::other)?);
@@ -98,7 +99,10 @@ impl MetricsLog {
             std::fs::write(&tmp, text)?;
             std::fs::rename(&tmp, path)?;
         }
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
         Ok(Self {
             path: path.to_path_buf(),
             file,

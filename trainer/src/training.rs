@@ -137,7 +137,11 @@ impl Gan {
     /// Returns `[d_loss, mean D(x), mean D(G(z)), real accuracy, fake accuracy]`.
     pub fn discriminator_step(&mut self, real: &RealBatch) -> [f32; 5] {
         let batch = real.labels.len();
-        let ImageShape { channels, height, width } = self.image;
+        let ImageShape {
+            channels,
+            height,
+            width,
+        } = self.image;
         let real_images = Tensor::<2>::from_data(
             TensorData::new(real.pixels.clone(), [batch, channels * height * width]),
             &self.device,
@@ -170,7 +174,10 @@ impl Gan {
                 _ => None,
             };
             let logits = self.discriminator.forward(images, labels); // [2·batch]
-            (logits.clone().slice(0..batch), logits.slice(batch..2 * batch))
+            (
+                logits.clone().slice(0..batch),
+                logits.slice(batch..2 * batch),
+            )
         };
         let loss = self
             .config
@@ -186,7 +193,9 @@ impl Gan {
         ]);
         let (d_loss, real, fake) = (host[0], &host[1..=batch], &host[batch + 1..]);
         let probability = |l: &f32| 1.0 / (1.0 + (-l).exp());
-        let mean = |values: &[f32], f: &dyn Fn(&f32) -> f32| values.iter().map(f).sum::<f32>() / values.len() as f32;
+        let mean = |values: &[f32], f: &dyn Fn(&f32) -> f32| {
+            values.iter().map(f).sum::<f32>() / values.len() as f32
+        };
         let stats = [
             d_loss,
             mean(real, &probability),
@@ -270,7 +279,13 @@ fn initialize<M: Module>(module: &M) {
 /// Reads 1-d tensors back to the host in one transfer, concatenated.
 fn read_values(values: Vec<Tensor<1>>) -> Vec<f32> {
     let expected: usize = values.iter().map(|v| v.dims()[0]).sum();
-    let joined = Tensor::cat(values.into_iter().map(|v| v.detach().without_autodiff()).collect(), 0);
+    let joined = Tensor::cat(
+        values
+            .into_iter()
+            .map(|v| v.detach().without_autodiff())
+            .collect(),
+        0,
+    );
     // A read-back failure leaves NaNs, which the loop reports as divergence.
     joined
         .into_data()
@@ -280,7 +295,13 @@ fn read_values(values: Vec<Tensor<1>>) -> Vec<f32> {
 
 /// Runs `generator` on `noise` (`[count, z_dim]`, row-major) and optional labels;
 /// returns planar pixels `[count, C, H, W]` in [-1, 1].
-pub fn generate(generator: &Generator, noise: Vec<f32>, z_dim: usize, labels: Option<Vec<i64>>, device: &Device) -> Vec<f32> {
+pub fn generate(
+    generator: &Generator,
+    noise: Vec<f32>,
+    z_dim: usize,
+    labels: Option<Vec<i64>>,
+    device: &Device,
+) -> Vec<f32> {
     let count = noise.len() / z_dim;
     let z = Tensor::<2>::from_data(TensorData::new(noise, [count, z_dim]), device);
     let labels = labels.map(|l| Tensor::<1, Int>::from_data(TensorData::new(l, [count]), device));

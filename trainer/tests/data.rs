@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use trainer::data::{self, Batcher, BatchCursor, DataError, ImageShape, Split};
+use trainer::data::{self, BatchCursor, Batcher, DataError, ImageShape, Split};
 
 fn mnist_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-10k")
@@ -61,7 +61,14 @@ fn reads_uncompressed_idx() {
     write_idx(dir.path(), 5, 5);
     let set = data::open(dir.path(), Split::Train, MNIST_SHAPE).unwrap();
     assert_eq!(set.len(), 5);
-    assert_eq!(set.shape(), ImageShape { channels: 1, height: 2, width: 2 });
+    assert_eq!(
+        set.shape(),
+        ImageShape {
+            channels: 1,
+            height: 2,
+            width: 2
+        }
+    );
     assert_eq!(set.image(0)[0], -1.0);
 }
 
@@ -69,7 +76,10 @@ fn expect_error(result: Result<data::Dataset, DataError>, file: &str, words: &st
     let err = result.expect_err("corrupt input must be an error");
     let text = err.to_string();
     assert!(text.contains(file), "error {text:?} does not name {file}");
-    assert!(text.contains(words), "error {text:?} does not say {words:?}");
+    assert!(
+        text.contains(words),
+        "error {text:?} does not say {words:?}"
+    );
 }
 
 #[test]
@@ -79,9 +89,17 @@ fn truncated_idx_is_an_error_naming_the_file() {
     let path = dir.path().join("train-images-idx3-ubyte");
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
-    expect_error(data::open(dir.path(), Split::Train, MNIST_SHAPE), "train-images-idx3-ubyte", "truncated");
+    expect_error(
+        data::open(dir.path(), Split::Train, MNIST_SHAPE),
+        "train-images-idx3-ubyte",
+        "truncated",
+    );
     std::fs::write(&path, &bytes[..10]).unwrap();
-    expect_error(data::open(dir.path(), Split::Train, MNIST_SHAPE), "train-images-idx3-ubyte", "header");
+    expect_error(
+        data::open(dir.path(), Split::Train, MNIST_SHAPE),
+        "train-images-idx3-ubyte",
+        "header",
+    );
 }
 
 #[test]
@@ -92,16 +110,28 @@ fn wrong_magic_is_an_error_naming_the_file() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[3] = 0x03;
     std::fs::write(&path, bytes).unwrap();
-    expect_error(data::open(dir.path(), Split::Train, MNIST_SHAPE), "train-labels-idx1-ubyte", "magic");
+    expect_error(
+        data::open(dir.path(), Split::Train, MNIST_SHAPE),
+        "train-labels-idx1-ubyte",
+        "magic",
+    );
 }
 
 #[test]
 fn mismatched_counts_are_an_error_naming_both_files() {
     let dir = tempfile::tempdir().unwrap();
     write_idx(dir.path(), 5, 4);
-    let err = data::open(dir.path(), Split::Train, MNIST_SHAPE).unwrap_err().to_string();
-    assert!(err.contains("train-images-idx3-ubyte") && err.contains("train-labels-idx1-ubyte"), "{err}");
-    assert!(err.contains("5 images") && err.contains("4 labels"), "{err}");
+    let err = data::open(dir.path(), Split::Train, MNIST_SHAPE)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("train-images-idx3-ubyte") && err.contains("train-labels-idx1-ubyte"),
+        "{err}"
+    );
+    assert!(
+        err.contains("5 images") && err.contains("4 labels"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -110,18 +140,34 @@ fn corrupt_gzip_is_an_error_naming_the_file() {
     write_idx(dir.path(), 5, 5);
     std::fs::remove_file(dir.path().join("train-images-idx3-ubyte")).unwrap();
     let gz = std::fs::read(mnist_dir().join("train-images-idx3-ubyte.gz")).unwrap();
-    std::fs::write(dir.path().join("train-images-idx3-ubyte.gz"), &gz[..gz.len() / 2]).unwrap();
-    expect_error(data::open(dir.path(), Split::Train, MNIST_SHAPE), "train-images-idx3-ubyte.gz", "gzip");
+    std::fs::write(
+        dir.path().join("train-images-idx3-ubyte.gz"),
+        &gz[..gz.len() / 2],
+    )
+    .unwrap();
+    expect_error(
+        data::open(dir.path(), Split::Train, MNIST_SHAPE),
+        "train-images-idx3-ubyte.gz",
+        "gzip",
+    );
 }
 
 #[test]
 fn missing_folder_and_missing_labels_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
-    expect_error(data::open(&missing, Split::Train, MNIST_SHAPE), "nope", "missing");
+    expect_error(
+        data::open(&missing, Split::Train, MNIST_SHAPE),
+        "nope",
+        "missing",
+    );
     write_idx(dir.path(), 5, 5);
     std::fs::remove_file(dir.path().join("train-labels-idx1-ubyte")).unwrap();
-    expect_error(data::open(dir.path(), Split::Train, MNIST_SHAPE), "train-labels-idx1-ubyte", "missing");
+    expect_error(
+        data::open(dir.path(), Split::Train, MNIST_SHAPE),
+        "train-labels-idx1-ubyte",
+        "missing",
+    );
 }
 
 fn write_png(path: &Path, side: u32, value: u8) {
@@ -142,7 +188,11 @@ fn reads_an_image_folder_of_any_size_into_the_model_shape() {
     assert_eq!(grey.class_names(), ["cat", "dog"]);
     assert_eq!(grey.labels(), [0, 0, 1, 1]);
     assert_eq!(grey.image(0).len(), 28 * 28);
-    let rgb_shape = ImageShape { channels: 3, height: 8, width: 8 };
+    let rgb_shape = ImageShape {
+        channels: 3,
+        height: 8,
+        width: 8,
+    };
     let rgb = data::open(dir.path(), Split::Train, rgb_shape).unwrap();
     assert_eq!(rgb.image(3).len(), 3 * 64);
     // Planar RGB: the blue plane of a "cat" (value 10) is bright.
@@ -157,23 +207,39 @@ fn unreadable_image_and_empty_class_are_errors_naming_the_file() {
     let mut f = std::fs::File::create(dir.path().join("a").join("broken.png")).unwrap();
     f.write_all(b"\x89PNG\r\n\x1a\nthis is not a png").unwrap();
     drop(f);
-    expect_error(data::open(dir.path(), Split::Train, MNIST_SHAPE), "broken.png", "unreadable image");
+    expect_error(
+        data::open(dir.path(), Split::Train, MNIST_SHAPE),
+        "broken.png",
+        "unreadable image",
+    );
 
     std::fs::remove_file(dir.path().join("a").join("broken.png")).unwrap();
     std::fs::create_dir(dir.path().join("empty")).unwrap();
-    expect_error(data::open(dir.path(), Split::Train, MNIST_SHAPE), "empty", "no PNG or JPEG");
+    expect_error(
+        data::open(dir.path(), Split::Train, MNIST_SHAPE),
+        "empty",
+        "no PNG or JPEG",
+    );
 }
 
 #[test]
 fn batches_are_seeded_shuffled_and_resumable() {
-    let set = data::open(&mnist_dir(), Split::Train, MNIST_SHAPE).unwrap().truncated(300);
+    let set = data::open(&mnist_dir(), Split::Train, MNIST_SHAPE)
+        .unwrap()
+        .truncated(300);
     let mut a = Batcher::new(&set, 128, 7, BatchCursor::default());
     let mut b = Batcher::new(&set, 128, 7, BatchCursor::default());
     let first = a.next_batch(&set);
     assert_eq!(first.labels, b.next_batch(&set).labels);
     assert_eq!(first.pixels.len(), 128 * 784);
     // Not in file order.
-    assert_ne!(first.labels[..20], set.labels()[..20].iter().map(|&l| l as i64).collect::<Vec<_>>()[..]);
+    assert_ne!(
+        first.labels[..20],
+        set.labels()[..20]
+            .iter()
+            .map(|&l| l as i64)
+            .collect::<Vec<_>>()[..]
+    );
     // A batcher rebuilt at a cursor continues the same stream, across epochs.
     let cursor = a.cursor();
     let mut c = Batcher::new(&set, 128, 7, cursor);

@@ -53,7 +53,8 @@ fn exported_generators_match_burn() {
         let (gan, _) = trainer::export::load_run(&run_dir).unwrap();
         let count = 9;
         let z = runtime::noise::noise(count, 24, 5);
-        let labels: Option<Vec<i64>> = conditional.then(|| (0..count as i64).map(|i| i % 10).collect());
+        let labels: Option<Vec<i64>> =
+            conditional.then(|| (0..count as i64).map(|i| i % 10).collect());
         let burn_images = generate(
             &gan.inference_generator(),
             z.clone(),
@@ -72,7 +73,10 @@ fn exported_generators_match_burn() {
             .zip(&tract_images)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
-        assert!(max_diff <= 1e-4, "{kind} cond={conditional} ema={ema}: max abs diff {max_diff}");
+        assert!(
+            max_diff <= 1e-4,
+            "{kind} cond={conditional} ema={ema}: max abs diff {max_diff}"
+        );
         // The images are not trivially equal (e.g. all -1): parity means something.
         let spread = burn_images.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         assert!(spread > 0.01);

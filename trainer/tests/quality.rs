@@ -96,6 +96,7 @@ fn trained_classifier() -> EvalClassifier {
     EvalClassifier::load(path).unwrap()
 }
 
+/// The first `count` images of MNIST-10k's test split (which holds 997).
 fn test_split(count: usize) -> Dataset {
     let shape = trainer::data::ImageShape {
         channels: 1,
@@ -111,7 +112,7 @@ fn test_split(count: usize) -> Dataset {
 fn classifier_learns_mnist_and_round_trips_through_its_files() {
     let classifier = trained_classifier();
     // Chance is 10%; a LeNet on 2,048 images for 250 steps lands far above it.
-    let accuracy = classifier.accuracy(&test_split(2000)).unwrap();
+    let accuracy = classifier.accuracy(&test_split(997)).unwrap();
     assert!(accuracy > 0.85, "test accuracy {accuracy}");
 
     // Reloading gives the same network: the same features for the same images.
@@ -133,6 +134,21 @@ fn classifier_learns_mnist_and_round_trips_through_its_files() {
     let err = EvalClassifier::load(&weights).unwrap_err().to_string();
     assert!(
         err.contains("c.json") && err.contains("classifier card"),
+        "{err}"
+    );
+    // Weights that do not fit the card's layer sizes are refused.
+    let copy = dir.path().join("copy.bpk");
+    classifier.save(&copy).unwrap();
+    let mut card = classifier.card.clone();
+    card.config.features = 16;
+    std::fs::write(
+        dir.path().join("copy.json"),
+        serde_json::to_vec(&card).unwrap(),
+    )
+    .unwrap();
+    let err = EvalClassifier::load(&copy).unwrap_err().to_string();
+    assert!(
+        err.contains("copy.bpk") && err.contains("does not fit"),
         "{err}"
     );
     // Images of another shape are refused, not misread.
@@ -181,7 +197,11 @@ fn fid_of_a_set_with_itself_is_zero() {
         fid(&x[..12], &x, 12).is_err(),
         "one vector cannot be fitted"
     );
-    assert!(fid(&x, &x[..600 * 11], 11).is_ok());
+    let half_dim = Gaussian::fit(&x, 6).unwrap();
+    assert!(
+        frechet(&Gaussian::fit(&x, 12).unwrap(), &half_dim).is_err(),
+        "dimensions differ"
+    );
     assert!(fid(&x, &x, 7).is_err(), "ragged buffer");
 }
 
@@ -189,7 +209,7 @@ fn fid_of_a_set_with_itself_is_zero() {
 fn fid_grows_as_real_images_are_corrupted() {
     let evaluator = Evaluator::new(
         trained_classifier(),
-        &test_split(2000),
+        &test_split(997),
         EvalOptions::default(),
     )
     .unwrap();
@@ -229,12 +249,25 @@ fn fid_grows_as_real_images_are_corrupted() {
         h.fid
     );
     assert!(b.fid > 2.0 * c.fid, "blanks {} vs clean {}", b.fid, c.fid);
-    // Real images are realistic; heavy noise leaves the real manifold.
+    // Real images against real images: realistic and varied.
     assert!(
-        c.precision > 0.6 && h.precision < c.precision,
-        "precision clean {} heavy {}",
+        c.precision > 0.6 && c.recall > 0.6,
+        "clean precision {} recall {}",
         c.precision,
-        h.precision
+        c.recall
+    );
+    // Heavy noise loses the real variety; blank images are not realistic.
+    assert!(
+        h.recall < c.recall - 0.2,
+        "recall clean {} heavy noise {}",
+        c.recall,
+        h.recall
+    );
+    assert!(
+        b.precision < c.precision - 0.2,
+        "precision clean {} half blank {}",
+        c.precision,
+        b.precision
     );
     assert!(!c.coverage.is_collapsed(), "{:?}", c.coverage.warning);
 }
@@ -271,7 +304,7 @@ fn coverage_flags_a_one_class_set() {
         EvalOptions::default(),
     )
     .unwrap();
-    let test = test_split(10_000);
+    let test = test_split(997);
     let ones: Vec<usize> = (0..test.len())
         .filter(|&i| test.labels()[i] == 1)
         .take(300)
@@ -281,7 +314,7 @@ fn coverage_flags_a_one_class_set() {
     let report = evaluator.evaluate(&pixels, Some(&labels)).unwrap();
     assert!(report.coverage.is_collapsed());
     assert_eq!(report.coverage.largest_class, "1");
-    let conditional = report.conditional.unwrap();
+    let conditional = report.conditional.clone().unwrap();
     assert!(conditional.accuracy > 0.9, "{conditional:?}");
     assert_eq!(conditional.per_class.len(), 1);
     assert!(
@@ -352,7 +385,7 @@ fn evaluator_reports_the_real_floor_and_checks_its_input() {
     let train = data::open(&mnist_dir(), Split::Train, shape).unwrap();
     let evaluator = Evaluator::new(
         trained_classifier(),
-        &test_split(1500),
+        &test_split(997),
         EvalOptions::default(),
     )
     .unwrap()
@@ -370,7 +403,12 @@ fn evaluator_reports_the_real_floor_and_checks_its_input() {
         floor.fid
     );
     assert_eq!(report.precision_recall.real_count, 500);
-    assert_eq!(report.real_samples, 1500);
+    assert_eq!(report.real_samples, 997);
+    let summary = report.summary();
+    assert!(
+        summary.starts_with("FID ") && summary.contains("(floor "),
+        "{summary}"
+    );
     let json = serde_json::to_string(&report).unwrap();
     assert!(json.contains("\"fid\"") && json.contains("\"floor\""));
 
@@ -502,4 +540,25 @@ fn augmentation_experiment_runs_on_a_conditional_run() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("fewer than the 5000 per class"), "{err}");
+}
+
+#[test]
+fn evaluator_measures_a_training_gan() {
+    // What the training loop calls every N steps: fixed noise, so two calls agree.
+    let dir = tempfile::tempdir().unwrap();
+    let (gan, _) = trainer::export::load_run(&tiny_run(dir.path(), true)).unwrap();
+    let evaluator = Evaluator::new(
+        trained_classifier(),
+        &test_split(997),
+        EvalOptions::default(),
+    )
+    .unwrap();
+    let report = evaluator.evaluate_gan(&gan, 200, 5).unwrap();
+    assert_eq!(report.samples, 200);
+    assert!(report.fid.is_finite() && report.fid > 0.0);
+    let conditional = report.conditional.as_ref().unwrap();
+    assert_eq!(conditional.per_class.len(), 10);
+    assert!(conditional.per_class.iter().all(|c| c.samples == 20));
+    assert_eq!(evaluator.evaluate_gan(&gan, 200, 5).unwrap(), report);
+    assert!(report.floor.is_none(), "no training split was given");
 }

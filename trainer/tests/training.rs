@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use trainer::config::{LossKind, TrainConfig};
-use trainer::data::{Batcher, BatchCursor, Split};
+use trainer::data::{BatchCursor, Batcher, Split};
 use trainer::metrics::{self, DivergenceWatch};
 use trainer::model::ModelKind;
 use trainer::run::{self, RunOptions};
@@ -61,7 +61,8 @@ fn all_weights<M: Module>(module: &M) -> Vec<Vec<f32>> {
     struct Collect(Vec<Vec<f32>>);
     impl ModuleVisitor for Collect {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(param.val().into_data().try_to_vec::<f32>().unwrap());
+            self.0
+                .push(param.val().into_data().try_to_vec::<f32>().unwrap());
         }
     }
     let mut c = Collect(Vec::new());
@@ -75,20 +76,45 @@ fn each_step_moves_only_its_own_player() {
         for conditional in [false, true] {
             let config = small_config(kind, conditional);
             let data = run::load_training_set(&config).unwrap();
-            let mut gan = Gan::new(&config, data.class_names().len(), data.shape(), &Device::flex());
-            let mut batcher = Batcher::new(&data, config.batch_size, config.seed, BatchCursor::default());
+            let mut gan = Gan::new(
+                &config,
+                data.class_names().len(),
+                data.shape(),
+                &Device::flex(),
+            );
+            let mut batcher = Batcher::new(
+                &data,
+                config.batch_size,
+                config.seed,
+                BatchCursor::default(),
+            );
             let g0 = trainable(&gan.generator);
             let d0 = trainable(&gan.discriminator);
             assert!(!g0.is_empty() && !d0.is_empty());
 
             gan.discriminator_step(&batcher.next_batch(&data));
-            assert_eq!(trainable(&gan.generator), g0, "{kind} cond={conditional}: the D step moved G");
+            assert_eq!(
+                trainable(&gan.generator),
+                g0,
+                "{kind} cond={conditional}: the D step moved G"
+            );
             let d1 = trainable(&gan.discriminator);
-            assert_ne!(d1, d0, "{kind} cond={conditional}: the D step did not move D");
+            assert_ne!(
+                d1, d0,
+                "{kind} cond={conditional}: the D step did not move D"
+            );
 
             gan.generator_step(config.batch_size);
-            assert_eq!(trainable(&gan.discriminator), d1, "{kind} cond={conditional}: the G step moved D");
-            assert_ne!(trainable(&gan.generator), g0, "{kind} cond={conditional}: the G step did not move G");
+            assert_eq!(
+                trainable(&gan.discriminator),
+                d1,
+                "{kind} cond={conditional}: the G step moved D"
+            );
+            assert_ne!(
+                trainable(&gan.generator),
+                g0,
+                "{kind} cond={conditional}: the G step did not move G"
+            );
         }
     }
 }
@@ -116,12 +142,27 @@ fn short_mlp_run_on_mnist_learns() {
     // fake probability D(G(z)) changed.
     assert!(first.d_loss.is_finite() && last.d_loss.is_finite());
     assert!(last.d_loss < 0.69, "D loss did not fall: {last:?}");
-    assert!((first.d_fake - last.d_fake).abs() > 0.01, "D(G(z)) did not move: {first:?} {last:?}");
-    assert!((first.g_loss - last.g_loss).abs() > 0.01, "G loss did not move");
+    assert!(
+        (first.d_fake - last.d_fake).abs() > 0.01,
+        "D(G(z)) did not move: {first:?} {last:?}"
+    );
+    assert!(
+        (first.g_loss - last.g_loss).abs() > 0.01,
+        "G loss did not move"
+    );
     assert!(last.step_ms > 0.0);
 
     // Samples are not all identical: generate from the checkpoint's G.
-    let mut gan = Gan::new(&config, 10, trainer::data::ImageShape { channels: 1, height: 28, width: 28 }, &Device::flex());
+    let mut gan = Gan::new(
+        &config,
+        10,
+        trainer::data::ImageShape {
+            channels: 1,
+            height: 28,
+            width: 28,
+        },
+        &Device::flex(),
+    );
     trainer::checkpoint::load(&mut gan, &trainer::checkpoint::latest(&run_dir).unwrap()).unwrap();
     let mut noise = trainer::noise::NoiseSource::new(1);
     let images = trainer::training::generate(
@@ -134,27 +175,51 @@ fn short_mlp_run_on_mnist_learns() {
     assert_eq!(images.len(), 16 * 784);
     let first_image = &images[..784];
     let differing = images.chunks(784).skip(1).filter(|img| {
-        img.iter().zip(first_image).map(|(a, b)| (a - b).abs()).sum::<f32>() > 1.0
+        img.iter()
+            .zip(first_image)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            > 1.0
     });
     assert_eq!(differing.count(), 15, "samples collapsed to one image");
     assert!(images.iter().all(|v| (-1.0..=1.0).contains(v)));
 
-    for file in ["config.json", "classes.json", "loss-curve.png", "samples/latest.png", "samples/step-0000100.png"] {
+    for file in [
+        "config.json",
+        "classes.json",
+        "loss-curve.png",
+        "samples/latest.png",
+        "samples/step-0000100.png",
+    ] {
         assert!(run_dir.join(file).is_file(), "missing {file}");
     }
     let png = image::open(run_dir.join("samples/latest.png")).unwrap();
     assert!(png.width() > 8 * 28 && png.height() > 8 * 28);
     // Only the newest checkpoints are kept; `latest` points at the final one.
-    assert!(trainer::checkpoint::latest(&run_dir).unwrap().ends_with("step-0000300"));
+    assert!(
+        trainer::checkpoint::latest(&run_dir)
+            .unwrap()
+            .ends_with("step-0000300")
+    );
 
     // A second run into the same folder is refused rather than wiping it.
-    let err = run::train(config, &RunOptions::default()).unwrap_err().to_string();
+    let err = run::train(config, &RunOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("already exists"), "{err}");
 }
 
-fn final_weights(run_dir: &Path, config: &TrainConfig) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, Option<Vec<Vec<f32>>>) {
+fn final_weights(
+    run_dir: &Path,
+    config: &TrainConfig,
+) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, Option<Vec<Vec<f32>>>) {
     let data = run::load_training_set(config).unwrap();
-    let mut gan = Gan::new(config, data.class_names().len(), data.shape(), &Device::flex());
+    let mut gan = Gan::new(
+        config,
+        data.class_names().len(),
+        data.shape(),
+        &Device::flex(),
+    );
     trainer::checkpoint::load(&mut gan, &trainer::checkpoint::latest(run_dir).unwrap()).unwrap();
     (
         all_weights(&gan.generator),
@@ -169,7 +234,11 @@ fn resumed_run_matches_uninterrupted_run() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = small_config(kind, conditional);
         config.ema_decay = Some(0.9);
-        config.loss = if conditional { LossKind::Hinge } else { LossKind::NonSaturating };
+        config.loss = if conditional {
+            LossKind::Hinge
+        } else {
+            LossKind::NonSaturating
+        };
 
         config.out_dir = Some(dir.path().join("straight"));
         config.steps = 20;
@@ -192,11 +261,18 @@ fn resumed_run_matches_uninterrupted_run() {
         for (part, (a, b)) in [
             ("generator", (&straight.0, &split.0)),
             ("discriminator", (&straight.1, &split.1)),
-            ("ema", (straight.2.as_ref().unwrap(), split.2.as_ref().unwrap())),
+            (
+                "ema",
+                (straight.2.as_ref().unwrap(), split.2.as_ref().unwrap()),
+            ),
         ] {
             assert_eq!(a.len(), b.len());
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                let max_diff = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+                let max_diff = x
+                    .iter()
+                    .zip(y)
+                    .map(|(p, q)| (p - q).abs())
+                    .fold(0.0f32, f32::max);
                 assert!(
                     x == y,
                     "{kind}: {part} tensor {i} ({} values) differs after resume, max diff {max_diff}",
@@ -227,7 +303,11 @@ fn stop_flag_saves_a_checkpoint_and_stops() {
     let summary = run::train(config, &options).unwrap();
     assert!(summary.interrupted);
     assert_eq!(summary.steps, 1);
-    assert!(trainer::checkpoint::latest(&summary.run_dir).unwrap().ends_with("step-0000001"));
+    assert!(
+        trainer::checkpoint::latest(&summary.run_dir)
+            .unwrap()
+            .ends_with("step-0000001")
+    );
 }
 
 #[test]
@@ -237,7 +317,9 @@ fn resume_of_a_folder_without_checkpoint_is_a_clear_error() {
         resume: Some(dir.path().to_path_buf()),
         ..RunOptions::default()
     };
-    let err = run::train(TrainConfig::default(), &options).unwrap_err().to_string();
+    let err = run::train(TrainConfig::default(), &options)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("config.json"), "{err}");
 }
 
@@ -271,7 +353,9 @@ fn example_configs_parse_and_validate() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
             let config = TrainConfig::from_toml_file(&path).unwrap();
-            config.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            config
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             count += 1;
         }
     }
@@ -280,6 +364,9 @@ fn example_configs_parse_and_validate() {
     let bad = tmp.path().join("bad.toml");
     std::fs::write(&bad, "batch_size = \"large\"\n").unwrap();
     let err = TrainConfig::from_toml_file(&bad).unwrap_err().to_string();
-    assert!(err.contains("bad.toml") && err.contains("batch_size"), "{err}");
+    assert!(
+        err.contains("bad.toml") && err.contains("batch_size"),
+        "{err}"
+    );
     let _ = Split::Test;
 }

@@ -20,13 +20,13 @@ pub fn load_folder(root: &Path, shape: ImageShape) -> Result<Dataset, DataError>
     if !matches!(shape.channels, 1 | 3) {
         return Err(DataError::Invalid {
             path: root.to_path_buf(),
-            problem: format!("{} channels requested; image folders give 1 (grey) or 3 (RGB)", shape.channels),
+            problem: format!(
+                "{} channels requested; image folders give 1 (grey) or 3 (RGB)",
+                shape.channels
+            ),
         });
     }
-    let mut class_dirs: Vec<PathBuf> = read_dir(root)?
-        .into_iter()
-        .filter(|p| p.is_dir())
-        .collect();
+    let mut class_dirs: Vec<PathBuf> = read_dir(root)?.into_iter().filter(|p| p.is_dir()).collect();
     class_dirs.sort();
     if class_dirs.is_empty() {
         return Err(DataError::Invalid {
@@ -54,10 +54,10 @@ pub fn load_folder(root: &Path, shape: ImageShape) -> Result<Dataset, DataError>
             pixels.extend(read_image(&file, shape)?);
             labels.push(label);
         }
-        class_names.push(dir.file_name().map_or_else(
-            || label.to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        ));
+        class_names.push(
+            dir.file_name()
+                .map_or_else(|| label.to_string(), |n| n.to_string_lossy().into_owned()),
+        );
     }
     Dataset::new(pixels, labels, shape, class_names)
 }

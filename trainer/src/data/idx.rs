@@ -73,7 +73,9 @@ pub fn load_idx(dir: &Path, split: Split, class_names: Vec<String>) -> Result<Da
     {
         return Err(DataError::Invalid {
             path: labels_path,
-            problem: format!("label {label} at index {index} is not below the class count {class_count}"),
+            problem: format!(
+                "label {label} at index {index} is not below the class count {class_count}"
+            ),
         });
     }
     let shape = ImageShape {

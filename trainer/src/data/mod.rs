@@ -16,7 +16,15 @@ pub use idx::{Split, is_idx_dir, load_idx};
 
 /// The class names of Fashion-MNIST, in label order.
 pub const FASHION_MNIST_CLASSES: [&str; 10] = [
-    "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
     "ankle-boot",
 ];
 
@@ -193,11 +201,17 @@ pub fn open(path: &Path, split: Split, shape: ImageShape) -> Result<Dataset, Dat
 
 /// Class names for an IDX folder: Fashion-MNIST's when the folder says so, digits otherwise.
 fn idx_class_names(path: &Path) -> Vec<String> {
-    let is_fashion = path
-        .components()
-        .any(|c| c.as_os_str().to_string_lossy().to_lowercase().contains("fashion"));
+    let is_fashion = path.components().any(|c| {
+        c.as_os_str()
+            .to_string_lossy()
+            .to_lowercase()
+            .contains("fashion")
+    });
     if is_fashion {
-        FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect()
+        FASHION_MNIST_CLASSES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     } else {
         (0..10).map(|d| d.to_string()).collect()
     }

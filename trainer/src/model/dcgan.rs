@@ -7,7 +7,9 @@
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, PaddingConfig2d,
+};
 use burn::tensor::{Device, Int, Tensor};
 
 use super::{ModelConfig, embed, leaky_relu, tanh};
@@ -63,7 +65,10 @@ impl DcganGenerator {
         let channels = &config.dcgan.generator_channels;
         let label_embedding = (classes > 0)
             .then(|| EmbeddingConfig::new(classes, config.label_embedding).init(device));
-        let input = z_dim + label_embedding.as_ref().map_or(0, |_| config.label_embedding);
+        let input = z_dim
+            + label_embedding
+                .as_ref()
+                .map_or(0, |_| config.label_embedding);
         let start = [channels[0], image.height / 4, image.width / 4];
         let project = LinearConfig::new(input, start.iter().product()).init(device);
 
@@ -164,6 +169,8 @@ impl DcganDiscriminator {
             x = leaky_relu(x, self.slope);
         }
         let [_, c, h, w] = x.dims();
-        self.output.forward(x.reshape([batch, c * h * w])).reshape([batch]) // [batch]
+        self.output
+            .forward(x.reshape([batch, c * h * w]))
+            .reshape([batch]) // [batch]
     }
 }

@@ -49,7 +49,10 @@ impl MlpGenerator {
     ) -> Self {
         let label_embedding = (classes > 0)
             .then(|| EmbeddingConfig::new(classes, config.label_embedding).init(device));
-        let mut width = z_dim + label_embedding.as_ref().map_or(0, |_| config.label_embedding);
+        let mut width = z_dim
+            + label_embedding
+                .as_ref()
+                .map_or(0, |_| config.label_embedding);
         let mut hidden = Vec::new();
         for &units in &config.mlp.generator_hidden {
             hidden.push(LinearConfig::new(width, units).init(device));
@@ -82,7 +85,10 @@ impl MlpDiscriminator {
     pub fn new(config: &ModelConfig, classes: usize, image: ImageShape, device: &Device) -> Self {
         let label_embedding = (classes > 0)
             .then(|| EmbeddingConfig::new(classes, config.label_embedding).init(device));
-        let mut width = image.len() + label_embedding.as_ref().map_or(0, |_| config.label_embedding);
+        let mut width = image.len()
+            + label_embedding
+                .as_ref()
+                .map_or(0, |_| config.label_embedding);
         let mut hidden = Vec::new();
         for &units in &config.mlp.discriminator_hidden {
             hidden.push(LinearConfig::new(width, units).init(device));

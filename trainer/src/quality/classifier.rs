@@ -17,6 +17,7 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::store::ModuleRecord;
+use burn::tensor::activation::relu;
 use burn::tensor::{Bytes, Device, Int, Tensor, TensorData};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
@@ -152,10 +153,10 @@ impl Classifier {
     /// Features `[batch, features]` and logits `[batch, classes]` of images `[batch, C, H, W]`.
     pub fn forward_features(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
         let [batch, _, _, _] = images.dims();
-        let x = self.pool.forward(self.conv1.forward(images).relu()); // [batch, c1, H/2, W/2]
-        let x = self.pool.forward(self.conv2.forward(x).relu()); // [batch, c2, H/4, W/4]
+        let x = self.pool.forward(relu(self.conv1.forward(images))); // [batch, c1, H/2, W/2]
+        let x = self.pool.forward(relu(self.conv2.forward(x))); // [batch, c2, H/4, W/4]
         let [_, c, h, w] = x.dims();
-        let features = self.hidden.forward(x.reshape([batch, c * h * w])).relu(); // [batch, features]
+        let features = relu(self.hidden.forward(x.reshape([batch, c * h * w]))); // [batch, features]
         let logits = self.output.forward(features.clone()); // [batch, classes]
         (features, logits)
     }

@@ -4,17 +4,20 @@
 
 use std::path::Path;
 
+use burn::tensor::Device;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
 use super::QualityError;
-use super::classifier::{EvalClassifier, Features, pixels_of};
+use super::classifier::{EvalClassifier, Features};
 use super::coverage::Coverage;
 use super::fid::{Frechet, Gaussian, frechet};
 use super::precision_recall::{DEFAULT_K, PrecisionRecall, precision_recall};
+use super::source::generate_burn;
 use crate::data::{self, Dataset, ImageShape, Split};
+use crate::training::Gan;
 
 /// Settings of an [`Evaluator`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -23,6 +26,9 @@ pub struct EvalOptions {
     pub k: usize,
     /// Seed of the order in which real examples are subsampled.
     pub seed: u64,
+    /// Most training images embedded for the real-vs-real floor (a seeded random sample);
+    /// the floor of `n` generated images uses `min(n, floor_samples)` of them.
+    pub floor_samples: usize,
 }
 
 impl Default for EvalOptions {
@@ -30,6 +36,7 @@ impl Default for EvalOptions {
         Self {
             k: DEFAULT_K,
             seed: 0,
+            floor_samples: 10_000,
         }
     }
 }
@@ -105,20 +112,17 @@ pub struct Evaluator {
     options: EvalOptions,
 }
 
-/// `features` with its rows in a random order drawn from `seed`.
-fn shuffled(features: Features, seed: u64) -> Features {
-    let mut order: Vec<usize> = (0..features.len()).collect();
+/// Pixels of at most `count` images of `data`, in a random order drawn from `seed`, so
+/// every prefix is an unbiased subsample.
+fn shuffled_pixels(data: &Dataset, count: usize, seed: u64) -> Vec<f32> {
+    let mut order: Vec<usize> = (0..data.len()).collect();
     order.shuffle(&mut Pcg64::seed_from_u64(seed));
-    let dim = features.dim;
-    let mut values = Vec::with_capacity(features.values.len());
+    order.truncate(count);
+    let mut pixels = Vec::with_capacity(order.len() * data.shape().len());
     for &i in &order {
-        values.extend_from_slice(&features.values[i * dim..(i + 1) * dim]);
+        pixels.extend_from_slice(data.image(i));
     }
-    Features {
-        values,
-        dim,
-        predictions: order.iter().map(|&i| features.predictions[i]).collect(),
-    }
+    pixels
 }
 
 impl Evaluator {
@@ -129,7 +133,7 @@ impl Evaluator {
         options: EvalOptions,
     ) -> Result<Self, QualityError> {
         classifier.check_shape(real_test.shape(), "the test split")?;
-        let real = shuffled(classifier.embed(&pixels_of(real_test))?, options.seed);
+        let real = classifier.embed(&shuffled_pixels(real_test, real_test.len(), options.seed))?;
         let real_gaussian = Gaussian::fit(&real.values, real.dim)?;
         Ok(Self {
             classifier,
@@ -140,15 +144,14 @@ impl Evaluator {
         })
     }
 
-    /// Adds the training split, so reports carry the real-vs-real floor.
+    /// Adds the training split (a random sample of `floor_samples` of it), so reports carry
+    /// the real-vs-real floor.
     pub fn with_floor(mut self, real_train: &Dataset) -> Result<Self, QualityError> {
         self.classifier
             .check_shape(real_train.shape(), "the training split")?;
         let seed = self.options.seed.wrapping_add(1);
-        self.train = Some(shuffled(
-            self.classifier.embed(&pixels_of(real_train))?,
-            seed,
-        ));
+        let pixels = shuffled_pixels(real_train, self.options.floor_samples, seed);
+        self.train = Some(self.classifier.embed(&pixels)?);
         Ok(self)
     }
 
@@ -184,9 +187,10 @@ impl Evaluator {
     /// Quality of `images` (planar `[n, C, H, W]` in [-1, 1]); `labels` are the classes a
     /// conditional generator was asked for, one per image.
     ///
-    /// FID compares against every real test image; precision and recall against the first
-    /// `n` of them (equal set sizes keep the k-NN radii comparable); the floor uses `n`
-    /// training images. Needs more than `k` images.
+    /// FID compares against every real test image. Precision and recall compare equal
+    /// numbers of generated and real images (the smaller count of the two; equal set sizes
+    /// keep the k-NN radii comparable). The floor uses `n` training images (at most all of
+    /// them). Needs more than `k` images.
     pub fn evaluate(
         &self,
         images: &[f32],
@@ -216,6 +220,51 @@ impl Evaluator {
         self.evaluate_features(&generated, labels.as_deref())
     }
 
+    /// Generates `count` images with `generator` (inference mode, on `device`) from noise
+    /// drawn from `seed`, and evaluates them. With the same seed at every call the noise is
+    /// the same, so successive reports during training differ only by the weights.
+    /// `classes` > 0 marks a conditional generator: image `i` is asked for class `i % classes`
+    /// and the report carries the conditional accuracy.
+    pub fn evaluate_generator(
+        &self,
+        generator: &crate::model::Generator,
+        z_dim: usize,
+        classes: usize,
+        count: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<QualityReport, QualityError> {
+        let known = self.classifier.card.class_names.len();
+        if classes > 0 && classes != known {
+            return Err(QualityError::Input(format!(
+                "the generator has {classes} classes but the classifier knows {known}"
+            )));
+        }
+        let labels: Option<Vec<usize>> =
+            (classes > 0).then(|| (0..count).map(|i| i % classes).collect());
+        let pixels = generate_burn(generator, z_dim, labels.as_deref(), count, seed, device);
+        let generated = self.classifier.embed(&pixels)?;
+        self.evaluate_features(&generated, labels.as_deref())
+    }
+
+    /// [`Evaluator::evaluate_generator`] on the run's generator: its EMA copy when it keeps
+    /// one, in inference mode, on the run's device.
+    pub fn evaluate_gan(
+        &self,
+        gan: &Gan,
+        count: usize,
+        seed: u64,
+    ) -> Result<QualityReport, QualityError> {
+        self.evaluate_generator(
+            &gan.inference_generator(),
+            gan.config().z_dim,
+            gan.classes(),
+            count,
+            seed,
+            &gan.device().clone().without_autodiff(),
+        )
+    }
+
     /// [`Evaluator::evaluate`] on images the classifier has already embedded.
     pub fn evaluate_features(
         &self,
@@ -231,18 +280,21 @@ impl Evaluator {
         }
         let dim = self.real.dim;
         let fid_terms = frechet(&Gaussian::fit(&generated.values, dim)?, &self.real_gaussian)?;
-        let real_subset = self.real.head(n);
-        let pr = precision_recall(real_subset, &generated.values, dim, k)?;
+        // Equal set sizes: a k-NN radius shrinks as its set grows, so the larger set is cut
+        // to the smaller one's size (prefixes of seeded random orders).
+        let m = n.min(self.real.len());
+        let pr = precision_recall(self.real.head(m), generated.head(m), dim, k)?;
         let classes = &self.classifier.card.class_names;
         let coverage = Coverage::new(&generated.predictions, classes);
         let floor = match &self.train {
             Some(train) => {
-                let m = n.min(train.len());
+                let t = n.min(train.len());
                 let fid =
-                    frechet(&Gaussian::fit(train.head(m), dim)?, &self.real_gaussian)?.distance;
-                let pr = precision_recall(self.real.head(m), train.head(m), dim, k)?;
+                    frechet(&Gaussian::fit(train.head(t), dim)?, &self.real_gaussian)?.distance;
+                let pm = m.min(train.len());
+                let pr = precision_recall(self.real.head(pm), train.head(pm), dim, k)?;
                 Some(RealFloor {
-                    samples: m,
+                    samples: t,
                     fid,
                     precision: pr.precision,
                     recall: pr.recall,
@@ -288,6 +340,28 @@ impl Evaluator {
 }
 
 impl QualityReport {
+    /// One line for logs: FID (and floor), precision, recall, coverage, conditional accuracy.
+    pub fn summary(&self) -> String {
+        let mut line = format!("FID {:.2}", self.fid);
+        if let Some(floor) = &self.floor {
+            line.push_str(&format!(" (floor {:.2})", floor.fid));
+        }
+        line.push_str(&format!(
+            ", precision {:.3}, recall {:.3}, class entropy {:.2} bits, largest class {:.1}%",
+            self.precision,
+            self.recall,
+            self.coverage.entropy_bits,
+            100.0 * self.coverage.largest_share
+        ));
+        if let Some(c) = &self.conditional {
+            line.push_str(&format!(
+                ", conditional accuracy {:.1}%",
+                100.0 * c.accuracy
+            ));
+        }
+        line
+    }
+
     /// The report as a plain-text table (what `trainer eval` prints).
     pub fn table(&self) -> String {
         use std::fmt::Write;

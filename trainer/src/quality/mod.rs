@@ -59,8 +59,8 @@ pub enum QualityError {
     Generator {
         /// The model file.
         path: PathBuf,
-        /// The runtime's error.
-        source: runtime::Error,
+        /// The runtime's error (boxed: it is large, and errors travel by value).
+        source: Box<runtime::Error>,
     },
     /// The run folder could not be loaded.
     #[error("run folder {path}: {source}")]

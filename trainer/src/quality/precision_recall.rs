@@ -78,7 +78,7 @@ impl Points {
         while start < queries.len() {
             let end = (start + BLOCK).min(queries.len());
             let block = queries.m.columns(start, end - start);
-            let dots = &self.t * &block; // [self.len, block], one query per column
+            let dots = &self.t * block; // [self.len, block], one query per column
             for (offset, column) in dots.column_iter().enumerate() {
                 let q = start + offset;
                 let qn = queries.norms[q];

@@ -32,7 +32,7 @@ pub enum SampleSource {
         /// The run folder.
         path: PathBuf,
         /// G (its EMA copy when the run keeps one), in inference mode.
-        generator: BurnGenerator,
+        generator: Box<BurnGenerator>,
         /// Noise length.
         z_dim: usize,
         /// Class names when G is conditional, empty otherwise.
@@ -62,7 +62,7 @@ impl SampleSource {
             let conditional = gan.classes() > 0;
             Ok(Self::Run {
                 path: path.to_path_buf(),
-                generator: gan.inference_generator(),
+                generator: Box::new(gan.inference_generator()),
                 z_dim: gan.config().z_dim,
                 classes: if conditional { classes } else { Vec::new() },
                 image: gan.config().image,
@@ -72,7 +72,7 @@ impl SampleSource {
             let generator = runtime::generator::Generator::load(path).map_err(|source| {
                 QualityError::Generator {
                     path: path.to_path_buf(),
-                    source,
+                    source: Box::new(source),
                 }
             })?;
             Ok(Self::Onnx(Box::new(generator)))
@@ -134,7 +134,7 @@ impl SampleSource {
                     g.generate(count, class, seed)
                         .map_err(|source| QualityError::Generator {
                             path: g.path().to_path_buf(),
-                            source,
+                            source: Box::new(source),
                         })?;
                 Ok(Samples {
                     pixels: samples.pixels,
@@ -169,27 +169,46 @@ impl SampleSource {
                     (_, Some(c)) => Some(vec![c; count]),
                     (_, None) => Some((0..count).map(|i| i % k).collect()),
                 };
-                let device = Device::flex();
-                let mut noise = NoiseSource::new(seed);
-                let mut pixels = Vec::new();
-                let mut first = 0;
-                while first < count {
-                    let n = RUN_BATCH.min(count - first);
-                    let z = noise.noise(n, *z_dim);
-                    let batch_labels = labels
-                        .as_ref()
-                        .map(|l| l[first..first + n].iter().map(|&c| c as i64).collect());
-                    pixels.extend(crate::training::generate(
-                        generator,
-                        z,
-                        *z_dim,
-                        batch_labels,
-                        &device,
-                    ));
-                    first += n;
-                }
+                let pixels = generate_burn(
+                    generator,
+                    *z_dim,
+                    labels.as_deref(),
+                    count,
+                    seed,
+                    &Device::flex(),
+                );
                 Ok(Samples { pixels, labels })
             }
         }
     }
+}
+
+/// Runs a burn generator (inference mode, on `device`) on `count` noise vectors drawn from
+/// `seed`, with `labels` (one per image) for a conditional one, in batches; returns planar
+/// pixels `[count, C, H, W]`.
+pub fn generate_burn(
+    generator: &BurnGenerator,
+    z_dim: usize,
+    labels: Option<&[usize]>,
+    count: usize,
+    seed: u64,
+    device: &Device,
+) -> Vec<f32> {
+    let mut noise = NoiseSource::new(seed);
+    let mut pixels = Vec::new();
+    let mut first = 0;
+    while first < count {
+        let n = RUN_BATCH.min(count - first);
+        let z = noise.noise(n, z_dim);
+        let batch_labels = labels.map(|l| l[first..first + n].iter().map(|&c| c as i64).collect());
+        pixels.extend(crate::training::generate(
+            generator,
+            z,
+            z_dim,
+            batch_labels,
+            device,
+        ));
+        first += n;
+    }
+    pixels
 }

@@ -1,0 +1,1041 @@
+//! Post-training static int8 quantization of an exported generator (`runtime quantize`).
+//!
+//! A Raspberry Pi has little memory and no GPU, so the runtime can run a generator in int8.
+//! The scheme, recorded in the file's metadata ([`keys::QUANTIZATION`], [`QuantInfo`]):
+//!
+//! - **Weights** of Dense and ConvTranspose2d layers: int8 in `[-127, 127]`, symmetric, one
+//!   scale per output channel, `scale[c] = max |W[.., c]| / 127`.
+//! - **Activations** entering each Dense layer: int8 in `[-128, 127]`, asymmetric, one scale
+//!   and zero point per tensor, calibrated on the generator's own activations for
+//!   [`QuantizeOptions::samples`] seeded `z` ([`crate::noise`], sample `i` of a conditional model
+//!   gets label `i % classes`): [`CalibrationMethod::MinMax`], or
+//!   [`CalibrationMethod::Percentile`] to ignore rare outliers. Each range is widened to
+//!   include 0, as in `firmware::quantize`.
+//! - **Biases**: int32 with scale `input_scale * weight_scale[c]`.
+//!
+//! The file is standard ONNX (opset 17) that tract and ONNX Runtime both load, in one of the
+//! [`Form`]s. Which form is fastest depends on the engine and the CPU (`docs/BENCHMARKS.md`,
+//! `runtime bench --form F`): in tract, [`Form::Integer`] (the default) ran 1.8-2.6x faster
+//! than f32 on aarch64 (under qemu) while [`Form::Qdq`] ran at f32 speed and [`Form::Qlinear`]
+//! in between; on x86 tract's f32 kernels beat all int8 forms, so `--precision auto` keeps f32
+//! there. ONNX Runtime is fastest with [`Form::Qdq`], which it fuses into its int8 kernels.
+//! Transposed convolutions have no integer kernel in tract or ONNX Runtime, and lowering one
+//! to a convolution over a zero-stuffed input costs stride² more multiply-accumulates than
+//! int8 can win back, so ConvTranspose2d layers keep f32 compute with int8-stored weights that
+//! are dequantized at load. [`Form::WeightOnly`] does that for every layer: a 4x smaller file
+//! for memory-poor devices, f32 speed and nearly f32 output.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use tract_onnx::pb::ModelProto;
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::info::{ModelInfo, keys};
+use crate::noise::{NOISE_ALGORITHM, noise};
+use crate::onnx::{
+    self, GraphParts, Lowering, attr_int, conv_transpose_attrs, node, tensor_f32, tensor_i8,
+    tensor_i32,
+};
+use crate::spec::{GeneratorSpec, Layer, Matrix};
+
+/// Calibration samples used unless told otherwise.
+pub const DEFAULT_SAMPLES: usize = 2000;
+/// Percentile used by `--method percentile` unless told otherwise.
+pub const DEFAULT_PERCENTILE: f64 = 99.99;
+/// Revision of the [`QuantInfo`] layout.
+pub const SCHEME_VERSION: u32 = 1;
+/// Values kept per tensor for percentiles; beyond it every k-th value is kept (deterministic).
+const PERCENTILE_CAP: usize = 1 << 22;
+/// Samples per calibration run.
+const CALIBRATION_BATCH: usize = 32;
+
+/// How the int8 layers are written in ONNX.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Form {
+    /// `QuantizeLinear` → `MatMulInteger` (int8 × int8 → int32) → int32 bias (the input
+    /// zero point's term `-zp Σ_k W[k][c]` folded in) → `Cast` → `Mul` by
+    /// `input_scale * weight_scale[c]`: integer matrix products, f32 activations.
+    #[default]
+    Integer,
+    /// `QuantizeLinear` → `QLinearMatMul` (int8 in, int8 out, requantized by the engine) →
+    /// `DequantizeLinear` → f32 bias.
+    Qlinear,
+    /// Quantize-dequantize pairs around f32 `Gemm`s (`QuantizeLinear` → `DequantizeLinear` on
+    /// activations, `DequantizeLinear` on int8 weights and int32 biases): ONNX Runtime's
+    /// preferred form, which it fuses into integer kernels.
+    Qdq,
+    /// Int8 weights behind `DequantizeLinear`, f32 compute: 4x smaller file, f32 speed.
+    WeightOnly,
+}
+
+impl Form {
+    /// All forms, for `--help` and benchmarks.
+    pub const ALL: [Form; 4] = [Form::Integer, Form::Qlinear, Form::Qdq, Form::WeightOnly];
+
+    /// The name used on the command line and in metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            Form::Integer => "integer",
+            Form::Qlinear => "qlinear",
+            Form::Qdq => "qdq",
+            Form::WeightOnly => "weight-only",
+        }
+    }
+
+    /// Whether the form computes with int8 activations (all but [`Form::WeightOnly`]).
+    pub fn is_int8_compute(self) -> bool {
+        self != Form::WeightOnly
+    }
+}
+
+impl std::fmt::Display for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How activation ranges are chosen from the calibration activations.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "method")]
+pub enum CalibrationMethod {
+    /// The smallest and largest value seen.
+    MinMax,
+    /// The `(100 - p)`-th and `p`-th percentiles of the values seen, `p` in `(50, 100]`.
+    Percentile {
+        /// `p`, e.g. 99.99.
+        percentile: f64,
+    },
+}
+
+/// Settings of [`quantize_file`] / [`quantize_spec`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QuantizeOptions {
+    /// Calibration samples (at least 1; ignored by [`Form::WeightOnly`]).
+    pub samples: usize,
+    /// Noise seed of the calibration samples.
+    pub seed: u64,
+    /// Range selection.
+    pub method: CalibrationMethod,
+    /// ONNX form of the int8 layers.
+    pub form: Form,
+}
+
+impl Default for QuantizeOptions {
+    fn default() -> Self {
+        QuantizeOptions {
+            samples: DEFAULT_SAMPLES,
+            seed: 0,
+            method: CalibrationMethod::MinMax,
+            form: Form::default(),
+        }
+    }
+}
+
+/// Quantization of one activation tensor: `real = scale * (code - zero_point)`.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ActivationQuant {
+    /// Step between two codes.
+    pub scale: f32,
+    /// Code of real 0.
+    pub zero_point: i8,
+    /// The calibrated range `[low, high]` (0 included).
+    pub range: [f32; 2],
+}
+
+impl ActivationQuant {
+    /// Asymmetric int8 parameters for `[min(low, 0), max(high, 0)]`: the same rule as the
+    /// firmware's quantizer.
+    pub fn from_range(low: f32, high: f32) -> ActivationQuant {
+        let lo = f64::from(low.min(0.0));
+        let mut hi = f64::from(high.max(0.0));
+        if hi - lo <= f64::from(f32::MIN_POSITIVE) {
+            hi = lo + 1.0; // a constant-zero activation: any scale represents it
+        }
+        let scale = ((hi - lo) / 255.0) as f32;
+        let zero_point = (-128.0 - lo / f64::from(scale))
+            .round()
+            .clamp(-128.0, 127.0) as i8;
+        ActivationQuant {
+            scale,
+            zero_point,
+            range: [lo as f32, hi as f32],
+        }
+    }
+
+    /// The code of `x` (round half away from zero, saturated).
+    pub fn quantize(&self, x: f32) -> i8 {
+        ((x / self.scale).round() as i32 + i32::from(self.zero_point)).clamp(-128, 127) as i8
+    }
+}
+
+/// The int8 form of one Dense layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DenseQuant {
+    /// Layer index in the spec.
+    pub layer: usize,
+    /// Quantization of the layer's input.
+    pub input: ActivationQuant,
+    /// Quantization of `x W` (bias excluded), used by [`Form::Qlinear`] only.
+    pub product: Option<ActivationQuant>,
+    /// `[in, out]` row-major codes.
+    pub weight: Vec<i8>,
+    /// One scale per output.
+    pub weight_scale: Vec<f32>,
+    /// int32 biases, scale `input.scale * weight_scale[c]`.
+    pub bias: Option<Vec<i32>>,
+    /// The f32 biases (what [`Form::Qlinear`] adds after dequantizing).
+    pub bias_f32: Option<Vec<f32>>,
+}
+
+/// One layer's entry in [`QuantInfo::layers`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LayerRecord {
+    /// Layer index in the generator.
+    pub layer: usize,
+    /// `Dense` or `ConvTranspose2d`.
+    pub kind: String,
+    /// How it runs: `int8` or `f32 (int8 weights)`.
+    pub compute: String,
+    /// Quantization of its input, for int8 layers.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub input: Option<ActivationQuant>,
+    /// Smallest and largest per-channel weight scale.
+    pub weight_scale_range: [f32; 2],
+}
+
+/// What `runtime quantize` records in [`keys::QUANTIZATION`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct QuantInfo {
+    /// [`SCHEME_VERSION`].
+    pub version: u32,
+    /// The ONNX form.
+    pub form: Form,
+    /// Weight scheme, in words.
+    pub weights: String,
+    /// Activation scheme, in words.
+    pub activations: String,
+    /// Bias scheme, in words.
+    pub bias: String,
+    /// Calibration settings (absent for [`Form::WeightOnly`]).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub calibration: Option<CalibrationRecord>,
+    /// Per weighted layer.
+    pub layers: Vec<LayerRecord>,
+}
+
+impl QuantInfo {
+    /// Whether the model computes with int8 activations.
+    pub fn is_int8_compute(&self) -> bool {
+        self.form.is_int8_compute()
+    }
+
+    /// Reads the record from a model's metadata, if it has one.
+    pub fn from_info(info: &ModelInfo) -> std::result::Result<Option<QuantInfo>, String> {
+        info.metadata
+            .get(keys::QUANTIZATION)
+            .map(|json| {
+                serde_json::from_str(json)
+                    .map_err(|e| format!("metadata `{}` is not valid ({e})", keys::QUANTIZATION))
+            })
+            .transpose()
+    }
+}
+
+/// How the activations were calibrated.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CalibrationRecord {
+    /// Range selection.
+    #[serde(flatten)]
+    pub method: CalibrationMethod,
+    /// Number of `z` samples.
+    pub samples: usize,
+    /// Their noise seed.
+    pub seed: u64,
+    /// The noise algorithm ([`NOISE_ALGORITHM`]).
+    pub noise: String,
+    /// Labels of conditional models.
+    pub labels: String,
+}
+
+/// A quantized generator, ready to be written or loaded.
+#[derive(Clone, Debug)]
+pub struct Quantized {
+    /// The ONNX model.
+    pub proto: ModelProto,
+    /// What was done (also in the model's metadata).
+    pub info: QuantInfo,
+    /// The int8 parameters of each Dense layer (empty for [`Form::WeightOnly`]).
+    pub dense: Vec<DenseQuant>,
+}
+
+impl Quantized {
+    /// The ONNX protobuf bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        prost::Message::encode_to_vec(&self.proto)
+    }
+
+    /// Writes the ONNX file atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        crate::fsutil::write_atomic(path, &self.to_bytes()).map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// Quantizes the f32 generator at `path` (see the module docs). Files already quantized to int8
+/// compute are refused; weight-only files are read back to f32 and quantized again.
+pub fn quantize_file(path: &Path, options: &QuantizeOptions) -> Result<Quantized> {
+    let (_, proto, info, _) = crate::generator::read_checked(path)?;
+    quantize_model(path, &proto, &info, options)
+}
+
+/// [`quantize_file`] on a decoded model; `path` names it in errors.
+pub(crate) fn quantize_model(
+    path: &Path,
+    proto: &ModelProto,
+    info: &ModelInfo,
+    options: &QuantizeOptions,
+) -> Result<Quantized> {
+    match QuantInfo::from_info(info) {
+        Ok(Some(q)) if q.is_int8_compute() => {
+            return Err(Error::Unsupported {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "the model is already quantized to int8 ({} form); its f32 weights are not in it: quantize the f32 model it came from",
+                    q.form
+                ),
+            });
+        }
+        Err(problem) => {
+            return Err(Error::Unsupported {
+                path: path.to_path_buf(),
+                reason: problem,
+            });
+        }
+        _ => {}
+    }
+    let spec = crate::import::spec_from_model(path, proto, info)?;
+    quantize_spec(&spec, path, options)
+}
+
+fn check_options(path: &Path, options: &QuantizeOptions) -> Result<()> {
+    let bad = |problem: String| Error::Calibration {
+        path: path.to_path_buf(),
+        problem,
+    };
+    if options.form.is_int8_compute() && options.samples == 0 {
+        return Err(bad(
+            "0 samples: activation ranges need at least 1 (--calibration-samples, default 2000)"
+                .into(),
+        ));
+    }
+    if let CalibrationMethod::Percentile { percentile } = options.method
+        && !(percentile > 50.0 && percentile <= 100.0)
+    {
+        return Err(bad(format!(
+            "percentile {percentile} must be within (50, 100], e.g. 99.99"
+        )));
+    }
+    Ok(())
+}
+
+/// Symmetric per-output-channel int8 codes of `weight`, where `channel(i)` is the output
+/// channel of value `i`; returns the codes and one scale per channel.
+fn quantize_weights(
+    weight: &[f32],
+    channels: usize,
+    channel: impl Fn(usize) -> usize,
+) -> (Vec<i8>, Vec<f32>) {
+    let mut max = vec![0f32; channels];
+    for (i, w) in weight.iter().enumerate() {
+        let c = channel(i);
+        max[c] = max[c].max(w.abs());
+    }
+    let scale: Vec<f32> = max
+        .iter()
+        .map(|m| if *m > 0.0 { m / 127.0 } else { 1.0 })
+        .collect();
+    let codes = weight
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w / scale[channel(i)]).round().clamp(-127.0, 127.0) as i8)
+        .collect();
+    (codes, scale)
+}
+
+/// Running statistics of one calibrated tensor.
+struct Stats {
+    min: f32,
+    max: f32,
+    values: Vec<f32>,
+    keep: bool,
+    stride: usize,
+    seen: usize,
+    non_finite: bool,
+}
+
+impl Stats {
+    fn new(keep: bool, total: usize) -> Stats {
+        Stats {
+            min: f32::INFINITY,
+            max: f32::NEG_INFINITY,
+            values: Vec::new(),
+            keep,
+            stride: total.div_ceil(PERCENTILE_CAP).max(1),
+            seen: 0,
+            non_finite: false,
+        }
+    }
+
+    fn add(&mut self, v: f32) {
+        if !v.is_finite() {
+            self.non_finite = true;
+            return;
+        }
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        if self.keep && self.seen.is_multiple_of(self.stride) {
+            self.values.push(v);
+        }
+        self.seen += 1;
+    }
+
+    fn range(mut self, method: CalibrationMethod) -> [f32; 2] {
+        match method {
+            CalibrationMethod::MinMax => [self.min, self.max],
+            CalibrationMethod::Percentile { percentile } => {
+                let n = self.values.len();
+                if n == 0 {
+                    return [0.0, 0.0];
+                }
+                let q = percentile / 100.0;
+                let lo = (((1.0 - q) * (n - 1) as f64).floor() as usize).min(n - 1);
+                let hi = ((q * (n - 1) as f64).ceil() as usize).min(n - 1);
+                let v = &mut self.values;
+                let low = *v.select_nth_unstable_by(lo, f32::total_cmp).1;
+                let high = *v.select_nth_unstable_by(hi, f32::total_cmp).1;
+                [low, high]
+            }
+        }
+    }
+}
+
+/// The input tensor of layer `index`.
+fn layer_input_name(spec: &GeneratorSpec, index: usize) -> String {
+    if index == 0 {
+        onnx::first_input_name(spec).to_string()
+    } else {
+        onnx::layer_output_name(spec, index - 1)
+    }
+}
+
+/// Runs the f32 generator on the calibration noise and returns, for each Dense layer, the
+/// statistics of its input and (for [`Form::Qlinear`]) of `x W` without the bias.
+fn calibrate(
+    path: &Path,
+    spec: &GeneratorSpec,
+    options: &QuantizeOptions,
+) -> Result<BTreeMap<usize, (Stats, Option<Stats>)>> {
+    let keep = matches!(options.method, CalibrationMethod::Percentile { .. });
+    let shapes = spec.shapes()?;
+    let dense: Vec<usize> = spec
+        .layers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| matches!(l, Layer::Dense { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    let mut proto = spec.to_model_proto()?;
+    let graph = proto.graph.as_mut().expect("the writer builds a graph");
+    // Every tensor to observe becomes an extra graph output (after `image`).
+    let mut watched: Vec<(usize, bool, String)> = Vec::new(); // (layer, is_output, tensor)
+    for &i in &dense {
+        watched.push((i, false, layer_input_name(spec, i)));
+        if options.form == Form::Qlinear {
+            watched.push((i, true, onnx::layer_output_name(spec, i)));
+        }
+    }
+    let mut outputs: Vec<String> = vec![onnx::OUTPUT_IMAGE.to_string()];
+    for (_, _, name) in &watched {
+        if name == onnx::INPUT_Z || outputs.contains(name) {
+            continue;
+        }
+        let vi = graph
+            .value_info
+            .iter()
+            .find(|v| &v.name == name)
+            .cloned()
+            .expect("the writer declares every intermediate tensor");
+        graph.output.push(vi);
+        outputs.push(name.clone());
+    }
+
+    let tract_err = |stage: &str, e: TractError| Error::tract(path, stage, e);
+    let model = tract_onnx::onnx()
+        .model_for_proto_model(&proto)
+        .map_err(|e| tract_err("import the calibration graph", e))?
+        .into_typed()
+        .and_then(|m| m.into_decluttered())
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .map_err(|e| tract_err("compile the calibration graph", e))?;
+
+    let z_dim = spec.z_dim;
+    let classes = spec.classes.len();
+    let z_all = noise(options.samples, z_dim, options.seed);
+    let mut stats: BTreeMap<usize, (Stats, Option<Stats>)> = BTreeMap::new();
+    for &i in &dense {
+        let numel = shapes[i].numel() * options.samples;
+        let out = (options.form == Form::Qlinear)
+            .then(|| Stats::new(keep, shapes[i + 1].numel() * options.samples));
+        stats.insert(i, (Stats::new(keep, numel), out));
+    }
+    let mut first = 0;
+    while first < options.samples {
+        let n = CALIBRATION_BATCH.min(options.samples - first);
+        let z = &z_all[first * z_dim..(first + n) * z_dim];
+        let mut inputs: TVec<TValue> = tvec![
+            Tensor::from_shape(&[n, z_dim], z)
+                .map_err(|e| tract_err("build the z tensor", e))?
+                .into()
+        ];
+        if classes > 0 {
+            let labels: Vec<i64> = (first..first + n).map(|s| (s % classes) as i64).collect();
+            inputs.push(
+                Tensor::from_shape(&[n], &labels)
+                    .map_err(|e| tract_err("build the label tensor", e))?
+                    .into(),
+            );
+        }
+        let results = model
+            .run(inputs)
+            .map_err(|e| tract_err("run the calibration batch", e))?;
+        for (layer, is_output, name) in &watched {
+            let values: Vec<f32> = if name == onnx::INPUT_Z {
+                z.to_vec()
+            } else {
+                let k = outputs.iter().position(|o| o == name).expect("watched");
+                results[k]
+                    .try_as_plain_ram()
+                    .and_then(|v| v.as_slice::<f32>().map(|s| s.to_vec()))
+                    .map_err(|e| tract_err("read a calibration output", e))?
+            };
+            let (input_stats, output_stats) = stats.get_mut(layer).expect("dense layer");
+            if *is_output {
+                let Layer::Dense { weight, bias } = &spec.layers[*layer] else {
+                    unreachable!("only Dense layers are watched")
+                };
+                let s = output_stats.as_mut().expect("qlinear output stats");
+                for (j, v) in values.iter().enumerate() {
+                    let b = bias.as_ref().map_or(0.0, |b| b[j % weight.cols]);
+                    s.add(v - b);
+                }
+            } else {
+                values.iter().for_each(|v| input_stats.add(*v));
+            }
+        }
+        first += n;
+    }
+    for (layer, (input, output)) in &stats {
+        if input.non_finite || output.as_ref().is_some_and(|o| o.non_finite) {
+            return Err(Error::Calibration {
+                path: path.to_path_buf(),
+                problem: format!(
+                    "the f32 model produces NaN or infinite activations around layer {layer}; check the model with `runtime generate`"
+                ),
+            });
+        }
+    }
+    Ok(stats)
+}
+
+/// Quantizes `spec` (see the module docs); `source` names the model in errors.
+pub fn quantize_spec(
+    spec: &GeneratorSpec,
+    source: &Path,
+    options: &QuantizeOptions,
+) -> Result<Quantized> {
+    check_options(source, options)?;
+    let spec = spec.fold_batch_norm().map_err(|source_err| Error::Model {
+        path: source.to_path_buf(),
+        source: source_err,
+    })?;
+    let mut dense = Vec::new();
+    if options.form.is_int8_compute() {
+        let stats = calibrate(source, &spec, options)?;
+        for (layer, (input, product)) in stats {
+            let Layer::Dense { weight, bias } = &spec.layers[layer] else {
+                unreachable!("calibrate() returns Dense layers")
+            };
+            let [lo, hi] = input.range(options.method);
+            let input = ActivationQuant::from_range(lo, hi);
+            let product = product.map(|p| {
+                let [lo, hi] = p.range(options.method);
+                ActivationQuant::from_range(lo, hi)
+            });
+            let cols = weight.cols;
+            let (codes, weight_scale) = quantize_weights(&weight.data, cols, |i| i % cols);
+            let bias_q = bias.as_ref().map(|b| {
+                b.iter()
+                    .zip(&weight_scale)
+                    .map(|(b, s)| {
+                        let q = (f64::from(*b) / (f64::from(input.scale) * f64::from(*s))).round();
+                        q.clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32
+                    })
+                    .collect()
+            });
+            dense.push(DenseQuant {
+                layer,
+                input,
+                product,
+                weight: codes,
+                weight_scale,
+                bias: bias_q,
+                bias_f32: bias.clone(),
+            });
+        }
+    }
+    let mut records = Vec::new();
+    for (i, layer) in spec.layers.iter().enumerate() {
+        let scales = match layer {
+            Layer::Dense { weight, .. } => {
+                let cols = weight.cols;
+                quantize_weights(&weight.data, cols, |k| k % cols).1
+            }
+            Layer::ConvTranspose2d {
+                weight,
+                c_out,
+                kernel,
+                ..
+            } => {
+                let taps = kernel[0] * kernel[1];
+                quantize_weights(weight, *c_out, |k| (k / taps) % c_out).1
+            }
+            _ => continue,
+        };
+        let q = dense.iter().find(|d| d.layer == i);
+        records.push(LayerRecord {
+            layer: i,
+            kind: layer.kind().to_string(),
+            compute: if q.is_some() {
+                "int8"
+            } else {
+                "f32 (int8 weights)"
+            }
+            .to_string(),
+            input: q.map(|d| d.input),
+            weight_scale_range: [
+                scales.iter().cloned().fold(f32::INFINITY, f32::min),
+                scales.iter().cloned().fold(0.0, f32::max),
+            ],
+        });
+    }
+    let info = QuantInfo {
+        version: SCHEME_VERSION,
+        form: options.form,
+        weights: "int8 symmetric per output channel, scale = max|w|/127, codes in [-127, 127]"
+            .into(),
+        activations: if options.form.is_int8_compute() {
+            "int8 asymmetric per tensor at each Dense input (range widened to include 0); f32 elsewhere".into()
+        } else {
+            "f32".into()
+        },
+        bias: if options.form.is_int8_compute() {
+            "int32, scale = input scale x weight scale (f32 for ConvTranspose2d)".into()
+        } else {
+            "f32".into()
+        },
+        calibration: options.form.is_int8_compute().then(|| CalibrationRecord {
+            method: options.method,
+            samples: options.samples,
+            seed: options.seed,
+            noise: NOISE_ALGORITHM.into(),
+            labels: "sample i gets class i % classes".into(),
+        }),
+        layers: records,
+    };
+    let mut lowering = QuantLowering {
+        form: options.form,
+        dense: dense.iter().map(|d| (d.layer, d.clone())).collect(),
+    };
+    let mut spec = spec;
+    spec.metadata.insert(
+        keys::QUANTIZATION.to_string(),
+        serde_json::to_string(&info).expect("plain data serialises"),
+    );
+    let mut proto = onnx::spec_to_model_with(&spec, &mut lowering).map_err(|e| Error::Model {
+        path: source.to_path_buf(),
+        source: e,
+    })?;
+    if let Some(g) = proto.graph.as_mut() {
+        g.doc_string = format!(
+            "Gantry generator, int8 ({} form): z ~ N(0, 1) (and a class label) to images in [-1, 1].",
+            options.form
+        );
+    }
+    Ok(Quantized { proto, info, dense })
+}
+
+/// Writes the int8 layers in the chosen [`Form`].
+struct QuantLowering {
+    form: Form,
+    dense: BTreeMap<usize, DenseQuant>,
+}
+
+fn scalar_f32(name: &str, v: f32) -> tract_onnx::pb::TensorProto {
+    tensor_f32(name, &[], &[v])
+}
+
+fn scalar_i8(name: &str, v: i8) -> tract_onnx::pb::TensorProto {
+    tensor_i8(name, &[], &[v])
+}
+
+fn cast_to_float(name: &str, input: &str, output: &str) -> tract_onnx::pb::NodeProto {
+    node(
+        name,
+        "Cast",
+        &[input],
+        output,
+        vec![attr_int("to", DataType::Float as i64)],
+    )
+}
+
+impl QuantLowering {
+    /// `QuantizeLinear(input)` into `{prefix}.input_q`; returns the names of the codes, the
+    /// scale and the zero point.
+    fn quantize_input(
+        g: &mut GraphParts,
+        prefix: &str,
+        input: &str,
+        q: &ActivationQuant,
+    ) -> (String, String, String) {
+        let scale = format!("{prefix}.input_scale");
+        let zp = format!("{prefix}.input_zero_point");
+        let codes = format!("{prefix}.input_q");
+        g.initializers.push(scalar_f32(&scale, q.scale));
+        g.initializers.push(scalar_i8(&zp, q.zero_point));
+        g.nodes.push(node(
+            &format!("{prefix}.quantize_input"),
+            "QuantizeLinear",
+            &[input, &scale, &zp],
+            &codes,
+            vec![],
+        ));
+        (codes, scale, zp)
+    }
+
+    /// `DequantizeLinear` of int8 weights along `axis` into `{prefix}.weight`.
+    fn dequantized_weight(
+        g: &mut GraphParts,
+        prefix: &str,
+        dims: &[usize],
+        codes: &[i8],
+        scale: &[f32],
+        axis: i64,
+    ) -> String {
+        let q = format!("{prefix}.weight_q");
+        let s = format!("{prefix}.weight_scale");
+        let zp = format!("{prefix}.weight_zero_point");
+        let w = format!("{prefix}.weight");
+        g.initializers.push(tensor_i8(&q, dims, codes));
+        g.initializers.push(tensor_f32(&s, &[scale.len()], scale));
+        g.initializers
+            .push(tensor_i8(&zp, &[scale.len()], &vec![0; scale.len()]));
+        g.nodes.push(node(
+            &format!("{prefix}.dequantize_weight"),
+            "DequantizeLinear",
+            &[&q, &s, &zp],
+            &w,
+            vec![attr_int("axis", axis)],
+        ));
+        w
+    }
+}
+
+impl Lowering for QuantLowering {
+    fn dense(
+        &mut self,
+        g: &mut GraphParts,
+        index: usize,
+        input: &str,
+        output: &str,
+        weight: &Matrix,
+        bias: Option<&[f32]>,
+    ) {
+        let prefix = format!("layer{index}");
+        let Some(q) = self
+            .dense
+            .get(&index)
+            .filter(|_| self.form.is_int8_compute())
+        else {
+            // Weight-only: int8 storage, f32 Gemm.
+            let cols = weight.cols;
+            let (codes, scale) = quantize_weights(&weight.data, cols, |i| i % cols);
+            let w = Self::dequantized_weight(g, &prefix, &[weight.rows, cols], &codes, &scale, 1);
+            let mut ins = vec![input.to_string(), w];
+            if let Some(b) = bias {
+                let name = format!("{prefix}.bias");
+                g.initializers.push(tensor_f32(&name, &[b.len()], b));
+                ins.push(name);
+            }
+            let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
+            g.nodes.push(node(
+                &format!("{prefix}.Dense"),
+                "Gemm",
+                &ins,
+                output,
+                vec![],
+            ));
+            return;
+        };
+        let (rows, cols) = (weight.rows, weight.cols);
+        match self.form {
+            Form::Integer => {
+                // Σ_k (x_q[k] - zp) W[k][c] = Σ_k x_q[k] W[k][c] - zp Σ_k W[k][c]: the zero-point
+                // term is a constant, folded into the int32 bias here, so the engine runs a
+                // plain int8 x int8 product instead of re-summing the weights on every run
+                // (tract does not constant-fold that sum for large layers).
+                let (codes, _, _) = Self::quantize_input(g, &prefix, input, &q.input);
+                let w = format!("{prefix}.weight_q");
+                g.initializers.push(tensor_i8(&w, &[rows, cols], &q.weight));
+                let acc = format!("{prefix}.accumulator");
+                g.nodes.push(node(
+                    &format!("{prefix}.matmul_integer"),
+                    "MatMulInteger",
+                    &[&codes, &w],
+                    &acc,
+                    vec![],
+                ));
+                let zp = i64::from(q.input.zero_point);
+                let folded: Vec<i32> = (0..cols)
+                    .map(|c| {
+                        let column: i64 =
+                            (0..rows).map(|k| i64::from(q.weight[k * cols + c])).sum();
+                        let b = q.bias.as_ref().map_or(0, |b| i64::from(b[c]));
+                        (b - zp * column).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+                    })
+                    .collect();
+                let name = format!("{prefix}.bias_q");
+                g.initializers.push(tensor_i32(&name, &[cols], &folded));
+                let current = format!("{prefix}.accumulator_bias");
+                g.nodes.push(node(
+                    &format!("{prefix}.add_bias"),
+                    "Add",
+                    &[&acc, &name],
+                    &current,
+                    vec![],
+                ));
+                let float = format!("{prefix}.accumulator_f32");
+                g.nodes
+                    .push(cast_to_float(&format!("{prefix}.cast"), &current, &float));
+                let rescale = format!("{prefix}.rescale");
+                let factors: Vec<f32> = q
+                    .weight_scale
+                    .iter()
+                    .map(|s| (f64::from(q.input.scale) * f64::from(*s)) as f32)
+                    .collect();
+                g.initializers.push(tensor_f32(&rescale, &[cols], &factors));
+                g.nodes.push(node(
+                    &format!("{prefix}.Dense"),
+                    "Mul",
+                    &[&float, &rescale],
+                    output,
+                    vec![],
+                ));
+            }
+            Form::Qlinear => {
+                let (codes, scale, zp) = Self::quantize_input(g, &prefix, input, &q.input);
+                let product = q.product.expect("qlinear calibrates the product");
+                let w = format!("{prefix}.weight_q");
+                let ws = format!("{prefix}.weight_scale");
+                let wzp = format!("{prefix}.weight_zero_point");
+                let ys = format!("{prefix}.product_scale");
+                let yzp = format!("{prefix}.product_zero_point");
+                g.initializers.push(tensor_i8(&w, &[rows, cols], &q.weight));
+                g.initializers
+                    .push(tensor_f32(&ws, &[cols], &q.weight_scale));
+                g.initializers
+                    .push(tensor_i8(&wzp, &[cols], &vec![0; cols]));
+                g.initializers.push(scalar_f32(&ys, product.scale));
+                g.initializers.push(scalar_i8(&yzp, product.zero_point));
+                let yq = format!("{prefix}.product_q");
+                g.nodes.push(node(
+                    &format!("{prefix}.qlinear_matmul"),
+                    "QLinearMatMul",
+                    &[&codes, &scale, &zp, &w, &ws, &wzp, &ys, &yzp],
+                    &yq,
+                    vec![],
+                ));
+                let target = if q.bias_f32.is_some() {
+                    format!("{prefix}.product")
+                } else {
+                    output.to_string()
+                };
+                g.nodes.push(node(
+                    &format!("{prefix}.dequantize_product"),
+                    "DequantizeLinear",
+                    &[&yq, &ys, &yzp],
+                    &target,
+                    vec![],
+                ));
+                if let Some(b) = &q.bias_f32 {
+                    let name = format!("{prefix}.bias");
+                    g.initializers.push(tensor_f32(&name, &[cols], b));
+                    g.nodes.push(node(
+                        &format!("{prefix}.Dense"),
+                        "Add",
+                        &[&target, &name],
+                        output,
+                        vec![],
+                    ));
+                }
+            }
+            Form::Qdq => {
+                let (codes, scale, zp) = Self::quantize_input(g, &prefix, input, &q.input);
+                let x = format!("{prefix}.input_dq");
+                g.nodes.push(node(
+                    &format!("{prefix}.dequantize_input"),
+                    "DequantizeLinear",
+                    &[&codes, &scale, &zp],
+                    &x,
+                    vec![],
+                ));
+                let w = Self::dequantized_weight(
+                    g,
+                    &prefix,
+                    &[rows, cols],
+                    &q.weight,
+                    &q.weight_scale,
+                    1,
+                );
+                let mut ins = vec![x, w];
+                if let Some(b) = &q.bias {
+                    let bq = format!("{prefix}.bias_q");
+                    let bs = format!("{prefix}.bias_scale");
+                    let bias = format!("{prefix}.bias");
+                    let factors: Vec<f32> = q
+                        .weight_scale
+                        .iter()
+                        .map(|s| (f64::from(q.input.scale) * f64::from(*s)) as f32)
+                        .collect();
+                    g.initializers.push(tensor_i32(&bq, &[cols], b));
+                    g.initializers.push(tensor_f32(&bs, &[cols], &factors));
+                    g.nodes.push(node(
+                        &format!("{prefix}.dequantize_bias"),
+                        "DequantizeLinear",
+                        &[&bq, &bs],
+                        &bias,
+                        vec![attr_int("axis", 0)],
+                    ));
+                    ins.push(bias);
+                }
+                let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
+                g.nodes.push(node(
+                    &format!("{prefix}.Dense"),
+                    "Gemm",
+                    &ins,
+                    output,
+                    vec![],
+                ));
+            }
+            Form::WeightOnly => unreachable!("handled above"),
+        }
+    }
+
+    fn conv_transpose(
+        &mut self,
+        g: &mut GraphParts,
+        index: usize,
+        input: &str,
+        output: &str,
+        layer: &Layer,
+    ) {
+        let Layer::ConvTranspose2d {
+            weight,
+            c_in,
+            c_out,
+            kernel,
+            bias,
+            ..
+        } = layer
+        else {
+            unreachable!("conv_transpose is called on ConvTranspose2d layers")
+        };
+        let prefix = format!("layer{index}");
+        let taps = kernel[0] * kernel[1];
+        let (codes, scale) = quantize_weights(weight, *c_out, |k| (k / taps) % c_out);
+        let w = Self::dequantized_weight(
+            g,
+            &prefix,
+            &[*c_in, *c_out, kernel[0], kernel[1]],
+            &codes,
+            &scale,
+            1,
+        );
+        let mut ins = vec![input.to_string(), w];
+        if let Some(b) = bias {
+            let name = format!("{prefix}.bias");
+            g.initializers.push(tensor_f32(&name, &[b.len()], b));
+            ins.push(name);
+        }
+        let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
+        g.nodes.push(node(
+            &format!("{prefix}.ConvTranspose2d"),
+            "ConvTranspose",
+            &ins,
+            output,
+            conv_transpose_attrs(layer),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activation_ranges_include_zero_and_map_their_ends() {
+        let q = ActivationQuant::from_range(-1.0, 3.0);
+        assert_eq!(q.quantize(-1.0), -128);
+        assert_eq!(q.quantize(3.0), 127);
+        assert_eq!(q.quantize(0.0), q.zero_point);
+        let positive = ActivationQuant::from_range(0.5, 2.0);
+        assert_eq!(positive.range, [0.0, 2.0]);
+        assert_eq!(positive.zero_point, -128);
+        let flat = ActivationQuant::from_range(0.0, 0.0);
+        assert!(flat.scale > 0.0);
+    }
+
+    #[test]
+    fn weights_are_symmetric_per_output_channel() {
+        // [in 2, out 3]: columns (1, -2), (0.5, 0.25), (0, 0).
+        let w = [1.0, 0.5, 0.0, -2.0, 0.25, 0.0];
+        let (codes, scale) = quantize_weights(&w, 3, |i| i % 3);
+        assert_eq!(scale, vec![2.0 / 127.0, 0.5 / 127.0, 1.0]);
+        assert_eq!(codes, vec![64, 127, 0, -127, 64, 0]);
+    }
+
+    #[test]
+    fn percentiles_ignore_outliers_and_minmax_does_not() {
+        let mut a = Stats::new(true, 10_001);
+        let mut b = Stats::new(false, 10_001);
+        for i in 0..10_000 {
+            let v = (i % 100) as f32 / 100.0;
+            a.add(v);
+            b.add(v);
+        }
+        a.add(1000.0);
+        b.add(1000.0);
+        assert_eq!(b.range(CalibrationMethod::MinMax), [0.0, 1000.0]);
+        let [lo, hi] = a.range(CalibrationMethod::Percentile { percentile: 99.9 });
+        assert_eq!(lo, 0.0);
+        assert!(hi < 1.0, "{hi}");
+    }
+}
