@@ -29,6 +29,8 @@ const DISCRIMINATOR_OPTIM: &str = "discriminator-optim.bpk";
 const EMA: &str = "ema.bpk";
 const STATE: &str = "state.json";
 const LATEST: &str = "latest";
+/// Folder of the checkpoint with the best FID so far (runs that evaluate quality).
+pub const BEST: &str = "best";
 
 /// Why a checkpoint could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -115,9 +117,34 @@ pub fn save(
     run_dir: &Path,
 ) -> Result<PathBuf, CheckpointError> {
     let dir = checkpoints_dir(run_dir);
-    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let name = format!("step-{:07}", gan.step);
-    let final_dir = dir.join(&name);
+    let final_dir = write_folder(gan, cursor, perfect_d_streak, &dir, &name)?;
+    write_atomic(&dir.join(LATEST), name.as_bytes())?;
+    prune(&dir, KEEP)?;
+    Ok(final_dir)
+}
+
+/// Saves `gan` as `run_dir/checkpoints/best` (replacing the previous best), for the
+/// generator with the best quality so far. Returns the folder.
+pub fn save_best(
+    gan: &Gan,
+    cursor: BatchCursor,
+    perfect_d_streak: usize,
+    run_dir: &Path,
+) -> Result<PathBuf, CheckpointError> {
+    write_folder(gan, cursor, perfect_d_streak, &checkpoints_dir(run_dir), BEST)
+}
+
+/// Writes one checkpoint folder `dir/name` through a temporary folder and a rename.
+fn write_folder(
+    gan: &Gan,
+    cursor: BatchCursor,
+    perfect_d_streak: usize,
+    dir: &Path,
+    name: &str,
+) -> Result<PathBuf, CheckpointError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let final_dir = dir.join(name);
     let tmp_dir = dir.join(format!(".{name}.tmp"));
     if tmp_dir.exists() {
         std::fs::remove_dir_all(&tmp_dir).map_err(io(&tmp_dir))?;
@@ -166,8 +193,6 @@ pub fn save(
         std::fs::remove_dir_all(&final_dir).map_err(io(&final_dir))?;
     }
     std::fs::rename(&tmp_dir, &final_dir).map_err(io(&final_dir))?;
-    write_atomic(&dir.join(LATEST), name.as_bytes())?;
-    prune(&dir, KEEP)?;
     Ok(final_dir)
 }
 

@@ -101,6 +101,29 @@ impl Default for Intervals {
     }
 }
 
+/// Quality measured while training (FID and friends on an evaluation classifier's
+/// features; see `trainer classifier` and `trainer eval`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvalSettings {
+    /// Evaluation classifier (`models/classifier-*.bpk`); evaluation is off without one.
+    pub classifier: Option<PathBuf>,
+    /// Evaluate every this many steps (0: only at the end).
+    pub every: usize,
+    /// Generated images per evaluation (fewer than `trainer eval`'s 10,000: cheap).
+    pub samples: usize,
+}
+
+impl Default for EvalSettings {
+    fn default() -> Self {
+        Self {
+            classifier: None,
+            every: 2_000,
+            samples: 1_000,
+        }
+    }
+}
+
 /// A whole training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -140,6 +163,8 @@ pub struct TrainConfig {
     pub out_dir: Option<PathBuf>,
     /// Reporting, sampling and checkpoint intervals.
     pub every: Intervals,
+    /// Quality evaluation during training; keeps the best checkpoint by FID.
+    pub eval: EvalSettings,
     /// Warn when D classifies every real and fake example right for this many
     /// consecutive steps (D has won; G gets no gradient).
     pub divergence_patience: usize,
@@ -169,6 +194,7 @@ impl Default for TrainConfig {
             backend: BackendKind::Cpu,
             out_dir: None,
             every: Intervals::default(),
+            eval: EvalSettings::default(),
             divergence_patience: 2_000,
         }
     }
@@ -221,6 +247,9 @@ impl TrainConfig {
             if !(0.0..1.0).contains(&adam.beta1) || !(0.0..1.0).contains(&adam.beta2) {
                 return invalid(format!("{name} betas must be in [0, 1)"));
             }
+        }
+        if self.eval.classifier.is_some() && self.eval.samples < 10 {
+            return invalid(format!("eval.samples {} is too few for FID (at least 10)", self.eval.samples));
         }
         if let Some(decay) = self.ema_decay
             && !(0.0..1.0).contains(&decay)

@@ -27,9 +27,32 @@ pub struct MetricsLine {
     pub acc_fake: f32,
     /// Mean wall time of one step (D step + G step), milliseconds.
     pub step_ms: f32,
+    /// Quality of the generator at this step, when the run evaluates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<QualityLine>,
     /// Something the run noticed at this step (divergence warning, interruption).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
+}
+
+/// The quality figures logged with the losses (see `trainer::quality`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QualityLine {
+    /// Generated images evaluated.
+    pub samples: usize,
+    /// FID on the evaluation classifier's features against the real test split.
+    pub fid: f64,
+    /// Share of generated images on the real manifold.
+    pub precision: f64,
+    /// Share of real images on the generated manifold.
+    pub recall: f64,
+    /// Entropy of the predicted-class histogram, in bits.
+    pub class_entropy: f64,
+    /// Largest predicted-class share.
+    pub largest_class_share: f64,
+    /// Classifier accuracy on the requested classes (conditional models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditional_accuracy: Option<f64>,
 }
 
 /// Accumulates step statistics between two log lines.
@@ -68,6 +91,7 @@ impl Accumulator {
             acc_real: self.sum.acc_real / n,
             acc_fake: self.sum.acc_fake / n,
             step_ms: (self.seconds * 1000.0 / self.steps as f64) as f32,
+            quality: None,
             event: None,
         };
         *self = Self::default();

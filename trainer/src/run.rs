@@ -14,7 +14,8 @@ use tracing::{info, warn};
 use crate::checkpoint::{self, CheckpointError};
 use crate::config::{BackendKind, ConfigError, TrainConfig};
 use crate::data::{self, Batcher, DataError, Dataset, Split};
-use crate::metrics::{Accumulator, DivergenceWatch, MetricsLine, MetricsLog};
+use crate::metrics::{Accumulator, DivergenceWatch, MetricsLine, MetricsLog, QualityLine};
+use crate::quality::{EvalClassifier, EvalOptions, Evaluator};
 use crate::noise::NoiseSource;
 use crate::render::{self, Series};
 use crate::training::{Gan, StepStats, generate};
@@ -43,6 +44,9 @@ pub enum TrainError {
     /// The requested backend is not available in this build or on this machine.
     #[error("{0}")]
     Backend(String),
+    /// The quality evaluator could not be set up or run.
+    #[error("quality evaluation: {0}")]
+    Quality(#[from] crate::quality::QualityError),
     /// Losses became NaN or infinite.
     #[error(
         "training diverged at step {step} (NaN or infinite loss); the last good checkpoint is {last_checkpoint}: resume from it with a lower learning rate"
@@ -250,6 +254,10 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
         problem: e.to_string(),
     })?;
     let sheet = SampleSheet::new(&config, gan.classes());
+    let evaluator = quality_evaluator(&config, &dataset)?;
+    let mut best_fid = resume_step
+        .and_then(|step| best_logged_fid(&log_path, step))
+        .unwrap_or(f64::INFINITY);
 
     info!(
         run = %run_dir.display(),
@@ -311,12 +319,33 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
             .stop
             .as_ref()
             .is_some_and(|s| s.load(Ordering::SeqCst));
+        let evaluate = evaluator.is_some()
+            && ((config.eval.every > 0 && step.is_multiple_of(config.eval.every))
+                || step == total_steps);
+        let quality = match (&evaluator, evaluate) {
+            (Some(evaluator), true) => Some(evaluate_quality(
+                evaluator,
+                &gan,
+                config.eval.samples,
+                config.seed,
+            )?),
+            _ => None,
+        };
+        if let Some(q) = &quality
+            && q.fid < best_fid
+        {
+            best_fid = q.fid;
+            checkpoint::save_best(&gan, batcher.cursor(), watch.perfect_d_streak, &run_dir)?;
+            progress.suspend(|| info!(step, fid = q.fid, "new best FID: checkpoints/best updated"));
+        }
         let log_now = (every.log > 0 && step.is_multiple_of(every.log))
             || warning.is_some()
             || stop
+            || quality.is_some()
             || step == total_steps;
         if log_now && let Some(mut line) = acc.take(step) {
             line.event = warning.clone();
+            line.quality = quality;
             progress.set_message(format!(
                 "D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}",
                 line.d_loss, line.g_loss, line.d_real, line.d_fake
@@ -335,6 +364,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
                     acc_real = line.acc_real,
                     acc_fake = line.acc_fake,
                     step_ms = line.step_ms,
+                    fid = line.quality.as_ref().map(|q| q.fid),
                     "progress"
                 );
             }
@@ -391,8 +421,50 @@ fn unreachable_line(step: usize) -> MetricsLine {
         acc_real: f32::NAN,
         acc_fake: f32::NAN,
         step_ms: f32::NAN,
+        quality: None,
         event: None,
     }
+}
+
+/// The evaluator of `config.eval`, when the run has a classifier: real reference = the
+/// test split of an IDX data set, or the training images of an image folder (which has none).
+fn quality_evaluator(config: &TrainConfig, dataset: &Dataset) -> Result<Option<Evaluator>, TrainError> {
+    let Some(path) = &config.eval.classifier else {
+        return Ok(None);
+    };
+    let classifier = EvalClassifier::load(path)?;
+    let reference = if data::is_idx_dir(&config.dataset) {
+        data::open(&config.dataset, Split::Test, config.image)?
+    } else {
+        info!("image folder without a test split: quality is measured against the training images");
+        dataset.clone()
+    };
+    Ok(Some(Evaluator::new(classifier, &reference, EvalOptions::default())?))
+}
+
+/// Quality of the run's generator now (the same noise every time, so reports differ only
+/// by the weights).
+fn evaluate_quality(evaluator: &Evaluator, gan: &Gan, samples: usize, seed: u64) -> Result<QualityLine, TrainError> {
+    let report = evaluator.evaluate_gan(gan, samples, seed.wrapping_add(0xE7A1))?;
+    Ok(QualityLine {
+        samples: report.samples,
+        fid: report.fid,
+        precision: report.precision,
+        recall: report.recall,
+        class_entropy: report.coverage.entropy_bits,
+        largest_class_share: report.coverage.largest_share,
+        conditional_accuracy: report.conditional.as_ref().map(|c| c.accuracy),
+    })
+}
+
+/// The lowest FID logged up to `step` (to keep "best" meaningful across a resume).
+fn best_logged_fid(metrics: &Path, step: usize) -> Option<f64> {
+    crate::metrics::read(metrics)
+        .ok()?
+        .iter()
+        .filter(|l| l.step <= step)
+        .filter_map(|l| l.quality.as_ref().map(|q| q.fid))
+        .min_by(f64::total_cmp)
 }
 
 /// Draws D's and G's losses from a `metrics.jsonl` into a PNG.

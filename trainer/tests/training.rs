@@ -370,3 +370,37 @@ fn example_configs_parse_and_validate() {
     );
     let _ = Split::Test;
 }
+
+#[test]
+fn quality_is_logged_during_training_and_the_best_checkpoint_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config(ModelKind::Mlp, true);
+    config.out_dir = Some(dir.path().join("run"));
+    config.z_dim = 100;
+    config.steps = 30;
+    config.eval.classifier =
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/classifier-mnist-10k.bpk"));
+    config.eval.every = 10;
+    config.eval.samples = 60;
+    let summary = run::train(config, &RunOptions::default()).unwrap();
+    let lines = metrics::read(&summary.run_dir.join("metrics.jsonl")).unwrap();
+    let evaluated: Vec<_> = lines.iter().filter_map(|l| l.quality.as_ref().map(|q| (l.step, q))).collect();
+    assert_eq!(evaluated.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [10, 20, 30]);
+    for (_, q) in &evaluated {
+        assert_eq!(q.samples, 60);
+        assert!(q.fid.is_finite() && q.fid > 0.0);
+        assert!((0.0..=1.0).contains(&q.precision) && (0.0..=1.0).contains(&q.recall));
+        assert!(q.conditional_accuracy.is_some(), "conditional models report per-class accuracy");
+    }
+    // The best checkpoint holds the step with the lowest FID.
+    let best_step = evaluated
+        .iter()
+        .min_by(|a, b| a.1.fid.total_cmp(&b.1.fid))
+        .map(|(s, _)| *s)
+        .unwrap();
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(summary.run_dir.join("checkpoints/best/state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["step"], best_step);
+}
