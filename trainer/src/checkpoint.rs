@@ -132,7 +132,13 @@ pub fn save_best(
     perfect_d_streak: usize,
     run_dir: &Path,
 ) -> Result<PathBuf, CheckpointError> {
-    write_folder(gan, cursor, perfect_d_streak, &checkpoints_dir(run_dir), BEST)
+    write_folder(
+        gan,
+        cursor,
+        perfect_d_streak,
+        &checkpoints_dir(run_dir),
+        BEST,
+    )
 }
 
 /// Writes one checkpoint folder `dir/name` through a temporary folder and a rename.

@@ -249,7 +249,10 @@ impl TrainConfig {
             }
         }
         if self.eval.classifier.is_some() && self.eval.samples < 10 {
-            return invalid(format!("eval.samples {} is too few for FID (at least 10)", self.eval.samples));
+            return invalid(format!(
+                "eval.samples {} is too few for FID (at least 10)",
+                self.eval.samples
+            ));
         }
         if let Some(decay) = self.ema_decay
             && !(0.0..1.0).contains(&decay)

@@ -164,6 +164,15 @@ pub fn spec(generator: &Generator, config: &TrainConfig, classes: Vec<String>) -
 
 /// Rebuilds the run in `run_dir` from its config and latest checkpoint.
 pub fn load_run(run_dir: &Path) -> Result<(Gan, Vec<String>), ExportError> {
+    let latest = checkpoint::latest(run_dir)?;
+    load_run_checkpoint(run_dir, &latest)
+}
+
+/// Rebuilds the run in `run_dir` from its config and the checkpoint folder `checkpoint`.
+pub fn load_run_checkpoint(
+    run_dir: &Path,
+    checkpoint: &Path,
+) -> Result<(Gan, Vec<String>), ExportError> {
     let config = TrainConfig::from_json_file(&run_dir.join("config.json"))?;
     let classes_path = run_dir.join("classes.json");
     let classes: Vec<String> = std::fs::read_to_string(&classes_path)
@@ -178,14 +187,24 @@ pub fn load_run(run_dir: &Path) -> Result<(Gan, Vec<String>), ExportError> {
             })
         })?;
     let mut gan = Gan::new(&config, classes.len(), config.image, &Device::flex());
-    checkpoint::load(&mut gan, &checkpoint::latest(run_dir)?)?;
+    checkpoint::load(&mut gan, checkpoint)?;
     Ok((gan, classes))
 }
 
 /// Writes the generator of the run in `run_dir` (its EMA weights when it has them) to
 /// `out` as ONNX, with the run's metadata. Returns the spec that was written.
 pub fn export_run(run_dir: &Path, out: &Path) -> Result<GeneratorSpec, ExportError> {
-    let (gan, classes) = load_run(run_dir)?;
+    let latest = checkpoint::latest(run_dir)?;
+    export_checkpoint(run_dir, &latest, out)
+}
+
+/// Like [`export_run`], from a chosen checkpoint folder of the run (e.g. `checkpoints/best`).
+pub fn export_checkpoint(
+    run_dir: &Path,
+    checkpoint: &Path,
+    out: &Path,
+) -> Result<GeneratorSpec, ExportError> {
+    let (gan, classes) = load_run_checkpoint(run_dir, checkpoint)?;
     let config = gan.config().clone();
     let mut spec = spec(&gan.inference_generator(), &config, classes);
     let dataset = config

@@ -40,6 +40,7 @@ enum Command {
     ///   trainer train --model dcgan --conditional --steps 5000
     ///   trainer train --config trainer/configs/dcgan.toml --dataset ../shared/data/fashion-mnist
     ///   trainer train --resume runs/mlp-2026-11-29T19-00-00Z --steps 40000
+    #[command(verbatim_doc_comment)]
     Train(TrainArgs),
     /// Export a run's generator to ONNX for the runtime (EMA weights when the run has them).
     ///
@@ -51,12 +52,17 @@ enum Command {
     /// Examples:
     ///   trainer export runs/mlp-2026-11-29T19-00-00Z
     ///   trainer export runs/dcgan-cond-2026-11-29T20-00-00Z --out models/mnist-dcgan-cond.onnx
+    #[command(verbatim_doc_comment)]
     Export {
         /// The run folder (holds config.json and checkpoints/).
         run_dir: PathBuf,
         /// Output file [default: RUN_DIR/generator.onnx].
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Export the checkpoint with the best FID (checkpoints/best, kept by runs that
+        /// evaluate quality) instead of the latest.
+        #[arg(long)]
+        best: bool,
     },
     /// Train the evaluation classifier that `eval` and `augment-eval` measure with.
     ///
@@ -290,6 +296,13 @@ struct TrainArgs {
     /// Save a checkpoint every N steps.
     #[arg(long, value_name = "N")]
     checkpoint_every: Option<usize>,
+    /// Measure FID, precision/recall and coverage during training with this evaluation
+    /// classifier (e.g. models/classifier-mnist-10k.bpk); keeps checkpoints/best by FID.
+    #[arg(long, value_name = "FILE")]
+    eval_classifier: Option<PathBuf>,
+    /// Evaluate quality every N steps (with --eval-classifier).
+    #[arg(long, value_name = "N")]
+    eval_every: Option<usize>,
 }
 
 impl TrainArgs {
@@ -342,6 +355,12 @@ impl TrainArgs {
         if self.out.is_some() {
             c.out_dir = self.out;
         }
+        if self.eval_classifier.is_some() {
+            c.eval.classifier = self.eval_classifier;
+        }
+        if let Some(n) = self.eval_every {
+            c.eval.every = n;
+        }
         c.conditional |= self.conditional;
         Ok((c, self.resume))
     }
@@ -377,10 +396,17 @@ fn main() -> ExitCode {
 
 fn try_main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Export { run_dir, out } => {
+        Command::Export { run_dir, out, best } => {
             let out = out.unwrap_or_else(|| run_dir.join("generator.onnx"));
-            let spec = trainer::export::export_run(&run_dir, &out)
-                .with_context(|| format!("exporting the generator of {}", run_dir.display()))?;
+            let checkpoint = if best {
+                trainer::checkpoint::checkpoints_dir(&run_dir).join(trainer::checkpoint::BEST)
+            } else {
+                trainer::checkpoint::latest(&run_dir).with_context(|| {
+                    format!("finding the latest checkpoint of {}", run_dir.display())
+                })?
+            };
+            let spec = trainer::export::export_checkpoint(&run_dir, &checkpoint, &out)
+                .with_context(|| format!("exporting the generator of {}", checkpoint.display()))?;
             println!(
                 "wrote {} (z_dim {}, image {}, {} classes)\ntry it: cargo run --release -p runtime -- generate --model {} --count 64 --format grid --out samples",
                 out.display(),
@@ -411,8 +437,13 @@ fn try_main() -> anyhow::Result<()> {
                 .last
                 .as_ref()
                 .map(|l| {
+                    let quality = l
+                        .quality
+                        .as_ref()
+                        .map(|q| format!(", FID {:.1}", q.fid))
+                        .unwrap_or_default();
                     format!(
-                        " — D loss {:.3}, G loss {:.3}, D(x) {:.2}, D(G(z)) {:.2}",
+                        " — D loss {:.3}, G loss {:.3}, D(x) {:.2}, D(G(z)) {:.2}{quality}",
                         l.d_loss, l.g_loss, l.d_real, l.d_fake
                     )
                 })
@@ -583,8 +614,7 @@ mod quality_cli {
                 args.dataset.display()
             )
         })?;
-        let source = SampleSource::open(&args.model)
-            .with_context(|| format!("opening the generator {}", args.model.display()))?;
+        let source = SampleSource::open(&args.model).context("opening the generator")?;
         classifier
             .check_shape(
                 source.image(),
@@ -655,8 +685,7 @@ mod quality_cli {
     }
 
     pub fn augment_eval(args: AugmentArgs) -> anyhow::Result<()> {
-        let source = SampleSource::open(&args.generator)
-            .with_context(|| format!("opening the generator {}", args.generator.display()))?;
+        let source = SampleSource::open(&args.generator).context("opening the generator")?;
         let train = open_split(&args.dataset, Split::Train, source.image())?;
         let test = open_split(&args.dataset, Split::Test, source.image())?;
         let settings = AugmentSettings {

@@ -15,8 +15,8 @@ use crate::checkpoint::{self, CheckpointError};
 use crate::config::{BackendKind, ConfigError, TrainConfig};
 use crate::data::{self, Batcher, DataError, Dataset, Split};
 use crate::metrics::{Accumulator, DivergenceWatch, MetricsLine, MetricsLog, QualityLine};
-use crate::quality::{EvalClassifier, EvalOptions, Evaluator};
 use crate::noise::NoiseSource;
+use crate::quality::{EvalClassifier, EvalOptions, Evaluator};
 use crate::render::{self, Series};
 use crate::training::{Gan, StepStats, generate};
 use burn::tensor::Device;
@@ -428,7 +428,10 @@ fn unreachable_line(step: usize) -> MetricsLine {
 
 /// The evaluator of `config.eval`, when the run has a classifier: real reference = the
 /// test split of an IDX data set, or the training images of an image folder (which has none).
-fn quality_evaluator(config: &TrainConfig, dataset: &Dataset) -> Result<Option<Evaluator>, TrainError> {
+fn quality_evaluator(
+    config: &TrainConfig,
+    dataset: &Dataset,
+) -> Result<Option<Evaluator>, TrainError> {
     let Some(path) = &config.eval.classifier else {
         return Ok(None);
     };
@@ -439,12 +442,21 @@ fn quality_evaluator(config: &TrainConfig, dataset: &Dataset) -> Result<Option<E
         info!("image folder without a test split: quality is measured against the training images");
         dataset.clone()
     };
-    Ok(Some(Evaluator::new(classifier, &reference, EvalOptions::default())?))
+    Ok(Some(Evaluator::new(
+        classifier,
+        &reference,
+        EvalOptions::default(),
+    )?))
 }
 
 /// Quality of the run's generator now (the same noise every time, so reports differ only
 /// by the weights).
-fn evaluate_quality(evaluator: &Evaluator, gan: &Gan, samples: usize, seed: u64) -> Result<QualityLine, TrainError> {
+fn evaluate_quality(
+    evaluator: &Evaluator,
+    gan: &Gan,
+    samples: usize,
+    seed: u64,
+) -> Result<QualityLine, TrainError> {
     let report = evaluator.evaluate_gan(gan, samples, seed.wrapping_add(0xE7A1))?;
     Ok(QualityLine {
         samples: report.samples,

@@ -209,10 +209,10 @@ fn short_mlp_run_on_mnist_learns() {
     assert!(err.contains("already exists"), "{err}");
 }
 
-fn final_weights(
-    run_dir: &Path,
-    config: &TrainConfig,
-) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, Option<Vec<Vec<f32>>>) {
+/// G, D and EMA weights (flattened, in visiting order) of a run's latest checkpoint.
+type RunWeights = (Vec<Vec<f32>>, Vec<Vec<f32>>, Option<Vec<Vec<f32>>>);
+
+fn final_weights(run_dir: &Path, config: &TrainConfig) -> RunWeights {
     let data = run::load_training_set(config).unwrap();
     let mut gan = Gan::new(
         config,
@@ -384,13 +384,22 @@ fn quality_is_logged_during_training_and_the_best_checkpoint_kept() {
     config.eval.samples = 60;
     let summary = run::train(config, &RunOptions::default()).unwrap();
     let lines = metrics::read(&summary.run_dir.join("metrics.jsonl")).unwrap();
-    let evaluated: Vec<_> = lines.iter().filter_map(|l| l.quality.as_ref().map(|q| (l.step, q))).collect();
-    assert_eq!(evaluated.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [10, 20, 30]);
+    let evaluated: Vec<_> = lines
+        .iter()
+        .filter_map(|l| l.quality.as_ref().map(|q| (l.step, q)))
+        .collect();
+    assert_eq!(
+        evaluated.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        [10, 20, 30]
+    );
     for (_, q) in &evaluated {
         assert_eq!(q.samples, 60);
         assert!(q.fid.is_finite() && q.fid > 0.0);
         assert!((0.0..=1.0).contains(&q.precision) && (0.0..=1.0).contains(&q.recall));
-        assert!(q.conditional_accuracy.is_some(), "conditional models report per-class accuracy");
+        assert!(
+            q.conditional_accuracy.is_some(),
+            "conditional models report per-class accuracy"
+        );
     }
     // The best checkpoint holds the step with the lowest FID.
     let best_step = evaluated

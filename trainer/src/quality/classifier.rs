@@ -411,9 +411,9 @@ impl EvalClassifier {
             problem: e.to_string(),
         })?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| QualityError::Io {
+            std::fs::create_dir_all(dir).map_err(|error| QualityError::Io {
                 path: dir.to_path_buf(),
-                source,
+                error,
             })?;
         }
         write_atomic(path, &bytes)?;
@@ -424,9 +424,9 @@ impl EvalClassifier {
     /// Loads the weights at `path` and the card beside it (`path` with `.json`).
     pub fn load(path: &Path) -> Result<Self, QualityError> {
         let card_file = card_path(path);
-        let text = std::fs::read_to_string(&card_file).map_err(|source| QualityError::Io {
+        let text = std::fs::read_to_string(&card_file).map_err(|error| QualityError::Io {
             path: card_file.clone(),
-            source,
+            error,
         })?;
         let invalid = |problem: String| QualityError::Invalid {
             path: card_file.clone(),
@@ -443,9 +443,9 @@ impl EvalClassifier {
         card.config
             .validate(card.image, card.class_names.len())
             .map_err(|e| invalid(e.to_string()))?;
-        let bytes = std::fs::read(path).map_err(|source| QualityError::Io {
+        let bytes = std::fs::read(path).map_err(|error| QualityError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| {
             QualityError::Invalid {

@@ -33,12 +33,14 @@ pub use source::{SampleSource, Samples};
 #[derive(Debug, thiserror::Error)]
 pub enum QualityError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    // The cause is part of the message rather than a `source`, so a chain printed with
+    // `{:#}` (as the CLI does) does not say it twice.
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The operating system's error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file exists but is not what was expected.
     #[error("{path}: {problem}")]
@@ -55,20 +57,21 @@ pub enum QualityError {
     #[error(transparent)]
     Checkpoint(#[from] crate::checkpoint::CheckpointError),
     /// The ONNX generator could not be loaded or run.
-    #[error("generator {path}: {source}")]
+    // The runtime's messages already name the model file.
+    #[error("{error}")]
     Generator {
         /// The model file.
         path: PathBuf,
         /// The runtime's error (boxed: it is large, and errors travel by value).
-        source: Box<runtime::Error>,
+        error: Box<runtime::Error>,
     },
     /// The run folder could not be loaded.
-    #[error("run folder {path}: {source}")]
+    #[error("run folder {path}: {error}")]
     Run {
         /// The run folder.
         path: PathBuf,
         /// The loader's error.
-        source: Box<crate::export::ExportError>,
+        error: Box<crate::export::ExportError>,
     },
     /// In-memory input that does not fit (shapes, counts, classes).
     #[error("{0}")]

@@ -55,9 +55,9 @@ impl SampleSource {
     pub fn open(path: &Path) -> Result<Self, QualityError> {
         if path.is_dir() {
             let (gan, classes) =
-                crate::export::load_run(path).map_err(|source| QualityError::Run {
+                crate::export::load_run(path).map_err(|error| QualityError::Run {
                     path: path.to_path_buf(),
-                    source: Box::new(source),
+                    error: Box::new(error),
                 })?;
             let conditional = gan.classes() > 0;
             Ok(Self::Run {
@@ -69,10 +69,10 @@ impl SampleSource {
                 steps: gan.step,
             })
         } else {
-            let generator = runtime::generator::Generator::load(path).map_err(|source| {
+            let generator = runtime::generator::Generator::load(path).map_err(|error| {
                 QualityError::Generator {
                     path: path.to_path_buf(),
-                    source: Box::new(source),
+                    error: Box::new(error),
                 }
             })?;
             Ok(Self::Onnx(Box::new(generator)))
@@ -132,9 +132,9 @@ impl SampleSource {
             Self::Onnx(g) => {
                 let samples =
                     g.generate(count, class, seed)
-                        .map_err(|source| QualityError::Generator {
+                        .map_err(|error| QualityError::Generator {
                             path: g.path().to_path_buf(),
-                            source: Box::new(source),
+                            error: Box::new(error),
                         })?;
                 Ok(Samples {
                     pixels: samples.pixels,
