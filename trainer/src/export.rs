@@ -164,16 +164,21 @@ pub fn spec(generator: &Generator, config: &TrainConfig, classes: Vec<String>) -
 
 /// Rebuilds the run in `run_dir` from its config and latest checkpoint.
 pub fn load_run(run_dir: &Path) -> Result<(Gan, Vec<String>), ExportError> {
-    let latest = checkpoint::latest(run_dir)?;
-    load_run_checkpoint(run_dir, &latest)
+    load_run_checkpoint(run_dir, None)
 }
 
-/// Rebuilds the run in `run_dir` from its config and the checkpoint folder `checkpoint`.
+/// Rebuilds the run in `run_dir` from its config and the checkpoint folder `checkpoint`
+/// (the latest one when `None`).
 pub fn load_run_checkpoint(
     run_dir: &Path,
-    checkpoint: &Path,
+    checkpoint: Option<&Path>,
 ) -> Result<(Gan, Vec<String>), ExportError> {
+    // The config first: a folder without one is not a run, whatever else it holds.
     let config = TrainConfig::from_json_file(&run_dir.join("config.json"))?;
+    let checkpoint = match checkpoint {
+        Some(dir) => dir.to_path_buf(),
+        None => checkpoint::latest(run_dir)?,
+    };
     let classes_path = run_dir.join("classes.json");
     let classes: Vec<String> = std::fs::read_to_string(&classes_path)
         .map_err(|source| CheckpointError::Io {
@@ -187,21 +192,21 @@ pub fn load_run_checkpoint(
             })
         })?;
     let mut gan = Gan::new(&config, classes.len(), config.image, &Device::flex());
-    checkpoint::load(&mut gan, checkpoint)?;
+    checkpoint::load(&mut gan, &checkpoint)?;
     Ok((gan, classes))
 }
 
 /// Writes the generator of the run in `run_dir` (its EMA weights when it has them) to
 /// `out` as ONNX, with the run's metadata. Returns the spec that was written.
 pub fn export_run(run_dir: &Path, out: &Path) -> Result<GeneratorSpec, ExportError> {
-    let latest = checkpoint::latest(run_dir)?;
-    export_checkpoint(run_dir, &latest, out)
+    export_checkpoint(run_dir, None, out)
 }
 
-/// Like [`export_run`], from a chosen checkpoint folder of the run (e.g. `checkpoints/best`).
+/// Like [`export_run`], from a chosen checkpoint folder of the run (e.g. `checkpoints/best`;
+/// the latest when `None`).
 pub fn export_checkpoint(
     run_dir: &Path,
-    checkpoint: &Path,
+    checkpoint: Option<&Path>,
     out: &Path,
 ) -> Result<GeneratorSpec, ExportError> {
     let (gan, classes) = load_run_checkpoint(run_dir, checkpoint)?;

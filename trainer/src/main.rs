@@ -398,15 +398,11 @@ fn try_main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Export { run_dir, out, best } => {
             let out = out.unwrap_or_else(|| run_dir.join("generator.onnx"));
-            let checkpoint = if best {
-                trainer::checkpoint::checkpoints_dir(&run_dir).join(trainer::checkpoint::BEST)
-            } else {
-                trainer::checkpoint::latest(&run_dir).with_context(|| {
-                    format!("finding the latest checkpoint of {}", run_dir.display())
-                })?
-            };
-            let spec = trainer::export::export_checkpoint(&run_dir, &checkpoint, &out)
-                .with_context(|| format!("exporting the generator of {}", checkpoint.display()))?;
+            let best_dir =
+                trainer::checkpoint::checkpoints_dir(&run_dir).join(trainer::checkpoint::BEST);
+            let checkpoint = best.then_some(best_dir.as_path());
+            let spec = trainer::export::export_checkpoint(&run_dir, checkpoint, &out)
+                .with_context(|| format!("exporting the generator of {}", run_dir.display()))?;
             println!(
                 "wrote {} (z_dim {}, image {}, {} classes)\ntry it: cargo run --release -p runtime -- generate --model {} --count 64 --format grid --out samples",
                 out.display(),
