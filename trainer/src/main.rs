@@ -41,7 +41,7 @@ enum Command {
     ///   trainer train --config trainer/configs/dcgan.toml --dataset ../shared/data/fashion-mnist
     ///   trainer train --resume runs/mlp-2026-11-29T19-00-00Z --steps 40000
     #[command(verbatim_doc_comment)]
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Export a run's generator to ONNX for the runtime (EMA weights when the run has them).
     ///
     /// The graph takes `z` float32 [N, z_dim] (and `label` int64 [N] for conditional
@@ -417,7 +417,7 @@ fn try_main() -> anyhow::Result<()> {
         Command::Eval(args) => quality_cli::eval(args),
         Command::AugmentEval(args) => quality_cli::augment_eval(args),
         Command::Train(args) => {
-            let (config, resume) = args.into_config()?;
+            let (config, resume) = (*args).into_config()?;
             let stop = Arc::new(AtomicBool::new(false));
             let flag = Arc::clone(&stop);
             ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
