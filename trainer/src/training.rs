@@ -231,7 +231,11 @@ impl Gan {
             grads,
         );
         if let (Some(ema), Some(decay)) = (self.ema.take(), self.config.ema_decay) {
-            self.ema = Some(ema::update(ema, &self.generator, decay));
+            self.ema = Some(ema::update(
+                ema,
+                &self.generator,
+                ema::warmed_up_decay(decay, self.step + 1),
+            ));
         }
         g_loss
     }
