@@ -7,7 +7,7 @@
 # script prints how many differ and by how much (at most 2 of 255 allowed).
 #
 # Usage: scripts/cross-aarch64.sh [MODEL.onnx]
-#   MODEL  generator to run (default: the first models/*.onnx; if there is none, a
+#   MODEL  generator to run (default: models/mnist-mlp-cond.onnx, else the first models/*.onnx; if there is none, a
 #          random-weight conditional dcgan written by the runtime's random_generator example).
 # Installs what it needs: the rustup target, and with apt-get (as root or through sudo)
 # gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user-static.
@@ -63,7 +63,12 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/gantry-aarch64.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 model="${1:-}"
 if [ -z "$model" ]; then
-  model="$(ls models/*.onnx 2>/dev/null | head -1 || true)"
+  # The small conditional mlp when shipped (fast under emulation), else any shipped model.
+  if [ -f models/mnist-mlp-cond.onnx ]; then
+    model=models/mnist-mlp-cond.onnx
+  else
+    model="$(ls models/*.onnx 2>/dev/null | head -1 || true)"
+  fi
 fi
 if [ -z "$model" ]; then
   model="$work/random-dcgan-cond.onnx"
