@@ -269,8 +269,10 @@ impl Gan {
 ///
 /// A lazy parameter shares its pending state with its clones, so switching gradients
 /// off on a clone (as the D and G steps do for the other player) would switch them off
-/// on the original too. Initialised parameters are copied on write instead.
-fn initialize<M: Module>(module: &M) {
+/// on the original too. Initialised parameters are copied on write instead. Initialising
+/// in layer order also makes the weights depend only on the device seed, not on when
+/// they are first read.
+pub fn initialize<M: Module>(module: &M) {
     struct Touch;
     impl ModuleVisitor for Touch {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::QualityError;
 use crate::checkpoint::write_atomic;
 use crate::data::{BatchCursor, Batcher, Dataset, ImageShape};
+use crate::training::initialize;
 
 /// Version of the classifier card layout, checked on load.
 pub const CARD_VERSION: u32 = 1;
@@ -165,18 +166,6 @@ impl Classifier {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.forward_features(images).1
     }
-}
-
-/// Forces burn's lazily initialised parameters into existence, in layer order, so that
-/// the weights depend only on the device seed and not on when they are first read.
-fn initialize<M: Module>(module: &M) {
-    struct Touch;
-    impl ModuleVisitor for Touch {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let _ = param.val();
-        }
-    }
-    module.visit(&mut Touch);
 }
 
 fn images_tensor(pixels: Vec<f32>, image: ImageShape, device: &Device) -> Tensor<4> {
