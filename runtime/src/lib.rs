@@ -14,7 +14,7 @@
 //!
 //! ```no_run
 //! use runtime::prelude::*;
-//! let generator = Generator::load("models/mnist-cond.onnx")?;
+//! let generator = Generator::load("models/mnist-dcgan-cond.onnx")?;
 //! let samples = generator.generate(16, Some(3), 42)?; // 16 images of class 3
 //! assert_eq!(samples.len(), 16);
 //! # Ok::<(), runtime::Error>(())

@@ -26,11 +26,11 @@ const EXIT_FAILURE: u8 = 1;
     version,
     about = "Run a Gantry GAN generator (ONNX) with tract: generate labelled synthetic data, inspect, benchmark.",
     after_help = "Examples:\n  \
-        runtime info --model models/mnist-cond.onnx\n  \
-        runtime generate --model models/mnist-cond.onnx --count 1000 --balanced --seed 7 --out synth --format png\n  \
-        runtime generate --model models/mnist-cond.onnx --count 100 --class 3 --seed 1 --out threes --format idx --gzip\n  \
+        runtime info --model models/mnist-dcgan-cond.onnx\n  \
+        runtime generate --model models/mnist-dcgan-cond.onnx --count 1000 --balanced --seed 7 --out synth --format png\n  \
+        runtime generate --model models/mnist-dcgan-cond.onnx --count 100 --class 3 --seed 1 --out threes --format idx --gzip\n  \
         runtime generate --model models/mnist-mlp.onnx --count 64 --seed 0 --out look --format grid\n  \
-        runtime bench --model models/mnist-cond.onnx\n  \
+        runtime bench --model models/mnist-dcgan-cond.onnx\n  \
         runtime quantize --model models/mnist-mlp-cond.onnx --out mnist-mlp-cond-int8.onnx\n  \
         runtime generate --model models/mnist-mlp-cond.onnx --precision auto --count 1000 --out synth\n  \
         runtime export-firmware --model models/mnist-mlp-cond.onnx --out gen.gtfw\n\n\

@@ -1,0 +1,142 @@
+//! Where a training step's time goes: forward and forward + backward times of the
+//! `mlp` and `dcgan` layers at batch 128 on the CPU backend, one layer at a time.
+//!
+//!   cargo bench -p trainer --bench layers
+//!
+//! Prints one `layer=… fwd_ms=… fwd_bwd_ms=…` line per layer (medians of 9 timed runs
+//! after 2 warm-up runs). `scripts/bench-layers-vs-reference.sh` runs the same layers in
+//! TensorFlow (`scripts/reference_layers.py`) and prints both side by side. The backward
+//! pass computes the gradients of the layer's input and of its parameters, as a
+//! training step does.
+
+use std::time::Instant;
+
+use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
+use burn::nn::{BatchNormConfig, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Device, Distribution, Tensor};
+use trainer::model::leaky_relu;
+use trainer::training::initialize;
+
+// The trainer binary's allocator (see trainer/src/main.rs), so layers run as in `trainer train`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const BATCH: usize = 128;
+const RUNS: usize = 9;
+
+/// Median milliseconds of `RUNS` calls of `f`, after two untimed calls.
+fn median_ms(mut f: impl FnMut()) -> f64 {
+    f();
+    f();
+    let mut times: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[RUNS / 2]
+}
+
+/// Times `layer` on `input`: forward alone (a scalar read back forces the work), and
+/// forward + backward of the output's sum.
+fn report<const D: usize, const E: usize>(
+    name: &str,
+    input: Tensor<D>,
+    layer: impl Fn(Tensor<D>) -> Tensor<E>,
+) {
+    let input = input.require_grad();
+    let forward = median_ms(|| {
+        let _ = layer(input.clone()).sum().into_scalar::<f32>();
+    });
+    let backward = median_ms(|| {
+        let _ = layer(input.clone()).sum().backward();
+    });
+    println!("layer={name} fwd_ms={forward:.2} fwd_bwd_ms={backward:.2}");
+}
+
+fn normal<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+}
+
+fn main() {
+    let device = Device::flex().autodiff();
+
+    // The matrix-product kernel alone, as a ceiling for everything below.
+    let a = normal([2048, 2048], &Device::flex());
+    let ms = median_ms(|| {
+        let _ = a.clone().matmul(a.clone()).sum().into_scalar::<f32>();
+    });
+    println!(
+        "layer=matmul_2048 fwd_ms={ms:.2} gflops={:.0}",
+        2.0 * 2048f64.powi(3) / ms / 1e6
+    );
+
+    // `mlp`: G's hidden → image layer with its tanh, and D's image → hidden layer.
+    let dense = LinearConfig::new(128, 784).init(&device);
+    initialize(&dense);
+    report(
+        "mlp_dense_128_784_tanh",
+        normal([BATCH, 128], &device),
+        |x| trainer::model::tanh(dense.forward(x)),
+    );
+    let dense = LinearConfig::new(784, 128).init(&device);
+    initialize(&dense);
+    report(
+        "mlp_dense_784_128_lrelu",
+        normal([BATCH, 784], &device),
+        |x| leaky_relu(dense.forward(x), 0.01),
+    );
+    report(
+        "mlp_sigmoid_128x784",
+        normal([BATCH, 784], &device),
+        sigmoid,
+    );
+
+    // `dcgan` G (the book's widths): projection, transposed convolutions, batch norm.
+    let project = LinearConfig::new(100, 7 * 7 * 256).init(&device);
+    initialize(&project);
+    report(
+        "dcgan_dense_100_12544",
+        normal([BATCH, 100], &device),
+        |x| project.forward(x),
+    );
+    for (c_in, c_out, stride, side) in [(256, 128, 2, 7), (128, 64, 1, 14), (64, 1, 2, 14)] {
+        let deconv = ConvTranspose2dConfig::new([c_in, c_out], [3, 3])
+            .with_stride([stride, stride])
+            .with_padding([1, 1])
+            .with_padding_out([stride - 1, stride - 1])
+            .init(&device);
+        initialize(&deconv);
+        report(
+            &format!("dcgan_convT_{c_in}_{c_out}_s{stride}"),
+            normal([BATCH, c_in, side, side], &device),
+            |x| deconv.forward(x),
+        );
+    }
+    for channels in [128, 64] {
+        let norm = BatchNormConfig::new(channels).init(&device);
+        initialize(&norm);
+        report(
+            &format!("dcgan_bn_lrelu_{channels}x14x14"),
+            normal([BATCH, channels, 14, 14], &device),
+            |x| leaky_relu(norm.forward(x), 0.01),
+        );
+    }
+
+    // `dcgan` D: stride-2 convolutions.
+    for (c_in, c_out, side) in [(1, 32, 28), (32, 64, 14), (64, 128, 7)] {
+        let conv = Conv2dConfig::new([c_in, c_out], [3, 3])
+            .with_stride([2, 2])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(&device);
+        initialize(&conv);
+        report(
+            &format!("dcgan_conv_{c_in}_{c_out}_s2"),
+            normal([BATCH, c_in, side, side], &device),
+            |x| conv.forward(x),
+        );
+    }
+}
