@@ -131,25 +131,30 @@ fn the_int8_reference_is_close_to_the_f32_generator() {
         let labels: Option<Vec<i64>> =
             (classes > 0).then(|| (0..n).map(|i| (i % classes) as i64).collect());
         let want = f32.run(&z, labels.as_deref()).unwrap();
-        let mut total = 0f64;
-        let mut worst = 0f64;
+        let mut diffs = Vec::with_capacity(n * 784);
         for (i, row) in z.chunks_exact(z_dim).enumerate() {
             let got = reference
                 .generate(row, labels.as_ref().map(|l| l[i] as usize))
                 .unwrap();
             for (p, v) in got.iter().zip(&want[i * 784..(i + 1) * 784]) {
                 let gray = (f64::from(*v) + 1.0) * 127.5;
-                let d = (f64::from(*p) - gray).abs();
-                total += d;
-                worst = worst.max(d);
+                diffs.push((f64::from(*p) - gray).abs());
             }
         }
-        let mean = total / (n * 784) as f64;
+        diffs.sort_by(f64::total_cmp);
+        let mean = diffs.iter().sum::<f64>() / diffs.len() as f64;
+        let p99 = diffs[diffs.len() * 99 / 100];
+        let worst = diffs[diffs.len() - 1];
         eprintln!(
-            "{}: firmware int8 vs f32, mean {mean:.2} gray levels, max {worst:.1}",
+            "{}: firmware int8 vs f32, mean {mean:.2} gray levels, p99 {p99:.1}, max {worst:.1}",
             path.display()
         );
-        assert!(mean < 2.5 && worst < 64.0, "mean {mean}, max {worst}");
+        // The runtime's int8 bounds (tests/common: mean 0.025, p99 0.4, max 1.5 in [-1, 1])
+        // in gray levels (x 127.5).
+        assert!(
+            mean < 3.2 && p99 < 51.0 && worst < 191.0,
+            "mean {mean}, p99 {p99}, max {worst}"
+        );
     }
 }
 

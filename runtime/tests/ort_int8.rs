@@ -3,6 +3,8 @@
 //! library the test prints why it skipped.
 #![cfg(feature = "ort")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use runtime::backend::Backend;
@@ -11,22 +13,12 @@ use runtime::noise::noise;
 use runtime::ort_backend::{OrtGenerator, library_path};
 use runtime::quantize::{Form, QuantizeOptions, quantize_file};
 
-/// Same bounds as `tests/quantize.rs` (pixels in [-1, 1]).
-const INT8_MEAN: f32 = 0.02;
-const INT8_MAX: f32 = 0.6;
-const WEIGHT_ONLY_MEAN: f32 = 0.01;
-const WEIGHT_ONLY_MAX: f32 = 0.35;
+use common::{INT8_ERROR, PixelError, WEIGHT_ONLY_ERROR};
 
 fn shipped(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../models")
         .join(name)
-}
-
-fn errors(a: &[f32], b: &[f32]) -> (f32, f32) {
-    let max = runtime::backend::max_abs_diff(a, b);
-    let mean = a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32;
-    (max, mean)
 }
 
 #[test]
@@ -64,31 +56,29 @@ fn quantized_models_load_and_run_in_ort() {
             };
             assert_eq!(ort.name(), expected_name);
             let got = ort.run(&z, labels.as_deref()).unwrap();
-            let (max, mean) = errors(&want, &got);
+            let error = PixelError::between(&want, &got);
             let tract = Generator::load(&path)
                 .unwrap()
                 .run(&z, labels.as_deref())
                 .unwrap();
-            let (engine_max, engine_mean) = errors(&tract, &got);
+            let engine = PixelError::between(&tract, &got);
             eprintln!(
-                "{name} {form}: ort vs f32 max {max:.4} mean {mean:.5}; ort vs tract (same file) max {engine_max:.4} mean {engine_mean:.6}"
+                "{name} {form}: ort vs f32 max {:.4} p99 {:.4} mean {:.5}; ort vs tract (same file) max {:.4} mean {:.6}",
+                error.max, error.p99, error.mean, engine.max, engine.mean
             );
-            let (max_bound, mean_bound) = if form == Form::WeightOnly {
-                (WEIGHT_ONLY_MAX, WEIGHT_ONLY_MEAN)
+            let bound = if form == Form::WeightOnly {
+                WEIGHT_ONLY_ERROR
             } else {
-                (INT8_MAX, INT8_MEAN)
+                INT8_ERROR
             };
-            assert!(
-                max <= max_bound && mean <= mean_bound,
-                "{name} {form}: max {max}, mean {mean}"
-            );
+            assert!(error.within(&bound), "{name} {form}: {error:?}");
             // Both engines run the same int8 graph: they differ only where a value lands
             // near a rounding boundary (ORT and tract round some steps differently). Not so
             // for weight-only files: ONNX Runtime rewrites DequantizeLinear + Gemm into its
             // 8-bit `MatMulNBits` kernel (seen in its optimized-model dump, ORT 1.32), which does
             // not compute in f32.
             if form != Form::WeightOnly {
-                assert!(engine_mean <= 0.001, "{name} {form}: {engine_mean}");
+                assert!(engine.mean <= 0.001, "{name} {form}: {}", engine.mean);
             }
         }
     }

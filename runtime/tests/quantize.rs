@@ -13,13 +13,7 @@ use runtime::noise::noise;
 use runtime::quantize::{CalibrationMethod, Form, QuantizeOptions, quantize_file};
 use tract_onnx::pb::ModelProto;
 
-/// Documented error bounds of the int8 forms against f32 on the shipped MNIST generators, pixels
-/// in [-1, 1] (one gray level is 2/255 = 0.0078). Measured: mean 0.009-0.012, max 0.32-0.46.
-const INT8_MEAN: f32 = 0.02;
-const INT8_MAX: f32 = 0.6;
-/// Weight-only (f32 compute, int8 weights). Measured: mean 0.005, max 0.22.
-const WEIGHT_ONLY_MEAN: f32 = 0.01;
-const WEIGHT_ONLY_MAX: f32 = 0.35;
+use common::{INT8_ERROR, PixelError, WEIGHT_ONLY_ERROR};
 
 fn shipped(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,14 +23,6 @@ fn shipped(name: &str) -> PathBuf {
 
 fn shipped_models() -> [PathBuf; 2] {
     [shipped("mnist-mlp.onnx"), shipped("mnist-mlp-cond.onnx")]
-}
-
-/// Max and mean |a - b|.
-fn errors(a: &[f32], b: &[f32]) -> (f32, f32) {
-    assert_eq!(a.len(), b.len());
-    let max = common::max_abs_diff(a, b);
-    let mean = a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32;
-    (max, mean)
 }
 
 /// Fresh noise (not the calibration seed) and balanced labels.
@@ -79,23 +65,26 @@ fn quantized_shipped_models_stay_within_the_documented_error() {
             assert_eq!(g.precision(), expected, "{form}");
             assert_eq!(g.quantization().unwrap().form, form);
             let got = g.run(&z, labels.as_deref()).unwrap();
-            let (max, mean) = errors(&want, &got);
-            let (max_bound, mean_bound) = if form == Form::WeightOnly {
-                (WEIGHT_ONLY_MAX, WEIGHT_ONLY_MEAN)
+            let error = PixelError::between(&want, &got);
+            let bound = if form == Form::WeightOnly {
+                WEIGHT_ONLY_ERROR
             } else {
-                (INT8_MAX, INT8_MEAN)
+                INT8_ERROR
             };
             eprintln!(
-                "{} {form}: max |int8 - f32| {max:.4}, mean {mean:.5}",
-                model.display()
+                "{} {form}: |int8 - f32| max {:.4}, p99 {:.4}, mean {:.5}",
+                model.display(),
+                error.max,
+                error.p99,
+                error.mean
             );
             assert!(
-                max <= max_bound && mean <= mean_bound,
-                "{} {form}: max {max} (bound {max_bound}), mean {mean} (bound {mean_bound})",
+                error.within(&bound),
+                "{} {form}: {error:?} (bound {bound:?})",
                 model.display()
             );
             // Quantization did happen: the output moved, and the file shrank about 4x.
-            assert!(mean > 1e-4, "{form}: output identical to f32");
+            assert!(error.mean > 1e-4, "{form}: output identical to f32");
             let (a, b) = (
                 std::fs::metadata(&model).unwrap().len(),
                 std::fs::metadata(&out).unwrap().len(),
@@ -163,10 +152,10 @@ fn every_model_shape_quantizes_and_runs() {
                 .unwrap()
                 .run(&z, labels.as_deref())
                 .unwrap();
-            let (max, mean) = errors(&want, &got);
+            let error = PixelError::between(&want, &got);
             assert!(
-                mean <= 0.05 && max <= 0.8,
-                "{name} {form}: max {max}, mean {mean}"
+                error.mean <= 0.05 && error.max <= 0.8,
+                "{name} {form}: {error:?}"
             );
             let convt = q.info.layers.iter().filter(|l| l.kind == "ConvTranspose2d");
             assert!(convt.clone().all(|l| l.compute == "f32 (int8 weights)"));
