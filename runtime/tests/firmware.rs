@@ -285,3 +285,38 @@ fn exact_ties_round_the_same_way_on_both_sides() {
         );
     }
 }
+
+#[test]
+fn the_shipped_blob_is_the_export_of_the_shipped_model() {
+    // models/mnist-mlp-cond.gtfw must not go stale when the ONNX model is retrained:
+    // regenerate it with `runtime export-firmware --model models/mnist-mlp-cond.onnx
+    // --out models/mnist-mlp-cond.gtfw --force` (default calibration: 1000 latents, seed 0).
+    // Compared by output, not bytes: calibration runs the f32 model, whose last bits may
+    // differ between CPUs. A stale blob is another model: its pixels differ by far more.
+    let fresh = FirmwareReference::from_bytes(
+        &firmware_blob(&shipped("mnist-mlp-cond.onnx"), 1000, 0).unwrap(),
+    )
+    .unwrap();
+    let committed =
+        FirmwareReference::from_bytes(&std::fs::read(shipped("mnist-mlp-cond.gtfw")).unwrap())
+            .unwrap();
+    let mut total = 0u64;
+    let n = 100;
+    for s in 0..n {
+        let z = latent(20_000 + s, fresh.z_dim());
+        let label = Some(s as usize % fresh.classes());
+        let a = fresh.generate(&z, label).unwrap();
+        let b = committed.generate(&z, label).unwrap();
+        total += a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| u64::from(x.abs_diff(*y)))
+            .sum::<u64>();
+    }
+    let mean = total as f64 / (n * 784) as f64;
+    assert!(
+        mean <= 0.1,
+        "models/mnist-mlp-cond.gtfw is stale (mean {mean:.2} gray levels from a fresh export): \
+         regenerate it from models/mnist-mlp-cond.onnx"
+    );
+}

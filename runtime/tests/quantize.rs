@@ -360,3 +360,29 @@ fn the_onnx_checker_accepts_quantized_models() {
         }
     }
 }
+
+#[test]
+fn the_shipped_int8_model_is_the_quantization_of_the_shipped_model() {
+    // Regenerate with `runtime quantize --model models/mnist-mlp-cond.onnx
+    // --out models/mnist-mlp-cond-int8.onnx --force` (default options) after retraining.
+    // Compared by output, not bytes: calibration runs the f32 model, whose last bits may
+    // differ between CPUs. A stale file is another model: its outputs differ by far more.
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("fresh.onnx");
+    quantize_file(&shipped("mnist-mlp-cond.onnx"), &QuantizeOptions::default())
+        .unwrap()
+        .write(&fresh)
+        .unwrap();
+    let fresh = Generator::load(&fresh).unwrap();
+    let committed = Generator::load(shipped("mnist-mlp-cond-int8.onnx")).unwrap();
+    assert_eq!(committed.precision(), Precision::Int8);
+    let (z, labels) = inputs(&fresh, 100);
+    let error = PixelError::between(
+        &fresh.run(&z, labels.as_deref()).unwrap(),
+        &committed.run(&z, labels.as_deref()).unwrap(),
+    );
+    assert!(
+        error.mean <= 1e-3,
+        "models/mnist-mlp-cond-int8.onnx is stale ({error:?}): regenerate it from models/mnist-mlp-cond.onnx"
+    );
+}

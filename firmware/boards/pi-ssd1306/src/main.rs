@@ -39,8 +39,8 @@ struct Args {
     /// 7-bit I2C address of the display, decimal or 0x-prefixed hex (0x3c or 0x3d).
     #[arg(long, default_value = "0x3c", value_parser = parse_address)]
     address: u8,
-    /// Blob written by `runtime export-firmware` (default: the built-in deterministic
-    /// test generator).
+    /// Blob written by `runtime export-firmware` (default: the built-in
+    /// `models/mnist-mlp-cond.gtfw`, the shipped conditional MNIST generator).
     #[arg(long)]
     blob: Option<PathBuf>,
     /// Seed of the first sample.
@@ -58,7 +58,8 @@ struct Args {
     screens: Option<u64>,
 }
 
-static TEST_BLOB: &[u8] = include_bytes!("../../../assets/test-mlp-cond.gtfw");
+/// The shipped trained generator (`runtime export-firmware` of `models/mnist-mlp-cond.onnx`).
+static SHIPPED_BLOB: &[u8] = include_bytes!("../../../../models/mnist-mlp-cond.gtfw");
 
 fn parse_address(s: &str) -> Result<u8, String> {
     let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
@@ -85,7 +86,7 @@ fn try_main() -> Result<()> {
     let args = Args::parse();
     let bytes = match &args.blob {
         Some(p) => std::fs::read(p).with_context(|| format!("reading blob {}", p.display()))?,
-        None => TEST_BLOB.to_vec(),
+        None => SHIPPED_BLOB.to_vec(),
     };
     let model = Model::parse(&bytes).context("parsing the blob")?;
     let classes = model.dims().classes;

@@ -8,9 +8,9 @@
 //! Wiring (I2C0 at 400 kHz): SSD1306 SDA → GP4 (pin 6), SCL → GP5 (pin 7),
 //! VCC → 3V3(OUT) (pin 36), GND → GND (pin 38). Display address 0x3C.
 //!
-//! The blob is `firmware/assets/test-mlp-cond.gtfw` (a deterministic test generator)
-//! until `runtime export-firmware` writes a trained one; replace the file (or the path
-//! below) and rebuild.
+//! The blob is `models/mnist-mlp-cond.gtfw`, the shipped conditional MNIST generator
+//! (`runtime export-firmware` of `models/mnist-mlp-cond.onnx`); to run another one,
+//! point the paths below at its blob and rebuild.
 #![no_std]
 #![no_main]
 #![deny(missing_docs, trivial_numeric_casts, unused_qualifications)]
@@ -46,16 +46,16 @@ const GRID: usize = 8;
 
 /// The weight blob, read in place from flash.
 #[cfg(not(feature = "weights-in-ram"))]
-static BLOB: &[u8] = include_bytes!("../../../assets/test-mlp-cond.gtfw");
+static BLOB: &[u8] = include_bytes!("../../../../models/mnist-mlp-cond.gtfw");
 
 /// Length of the blob, to size the RAM copy.
 #[cfg(feature = "weights-in-ram")]
-const BLOB_LEN: usize = include_bytes!("../../../assets/test-mlp-cond.gtfw").len();
+const BLOB_LEN: usize = include_bytes!("../../../../models/mnist-mlp-cond.gtfw").len();
 
 /// The weight blob in SRAM: `.data` is copied from flash by cortex-m-rt before `main`.
 #[cfg(feature = "weights-in-ram")]
 #[unsafe(link_section = ".data")]
-static BLOB_IN_RAM: [u8; BLOB_LEN] = *include_bytes!("../../../assets/test-mlp-cond.gtfw");
+static BLOB_IN_RAM: [u8; BLOB_LEN] = *include_bytes!("../../../../models/mnist-mlp-cond.gtfw");
 
 #[cfg(feature = "weights-in-ram")]
 static BLOB: &[u8] = &BLOB_IN_RAM;
