@@ -13,11 +13,7 @@ use runtime::generator::Generator;
 use runtime::int8::{FirmwareReference, latent};
 use runtime::noise::noise;
 
-fn shipped(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../models")
-        .join(name)
-}
+use common::{PixelError, shipped};
 
 /// Blobs of both shipped models, with the model path.
 fn shipped_blobs() -> Vec<(PathBuf, Vec<u8>)> {
@@ -131,20 +127,16 @@ fn the_int8_reference_is_close_to_the_f32_generator() {
         let labels: Option<Vec<i64>> =
             (classes > 0).then(|| (0..n).map(|i| (i % classes) as i64).collect());
         let want = f32.run(&z, labels.as_deref()).unwrap();
-        let mut diffs = Vec::with_capacity(n * 784);
+        // The firmware's gray levels 0..=255 mapped back to the generator's [-1, 1].
+        let mut got = Vec::with_capacity(n * 784);
         for (i, row) in z.chunks_exact(z_dim).enumerate() {
-            let got = reference
+            let pixels = reference
                 .generate(row, labels.as_ref().map(|l| l[i] as usize))
                 .unwrap();
-            for (p, v) in got.iter().zip(&want[i * 784..(i + 1) * 784]) {
-                let gray = (f64::from(*v) + 1.0) * 127.5;
-                diffs.push((f64::from(*p) - gray).abs());
-            }
+            got.extend(pixels.iter().map(|&p| f32::from(p) / 127.5 - 1.0));
         }
-        diffs.sort_by(f64::total_cmp);
-        let mean = diffs.iter().sum::<f64>() / diffs.len() as f64;
-        let p99 = diffs[diffs.len() * 99 / 100];
-        let worst = diffs[diffs.len() - 1];
+        let error = PixelError::between(&want, &got);
+        let (mean, p99, worst) = (error.mean * 127.5, error.p99 * 127.5, error.max * 127.5);
         eprintln!(
             "{}: firmware int8 vs f32, mean {mean:.2} gray levels, p99 {p99:.1}, max {worst:.1}",
             path.display()

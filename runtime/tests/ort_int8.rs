@@ -5,21 +5,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
 use runtime::backend::Backend;
 use runtime::generator::Generator;
 use runtime::noise::noise;
 use runtime::ort_backend::{OrtGenerator, library_path};
 use runtime::quantize::{Form, QuantizeOptions, quantize_file};
 
-use common::{INT8_ERROR, PixelError, WEIGHT_ONLY_ERROR};
-
-fn shipped(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../models")
-        .join(name)
-}
+use common::{INT8_ERROR, PixelError, WEIGHT_ONLY_ERROR, shipped};
 
 #[test]
 fn quantized_models_load_and_run_in_ort() {

@@ -13,13 +13,7 @@ use runtime::noise::noise;
 use runtime::quantize::{CalibrationMethod, Form, QuantizeOptions, quantize_file};
 use tract_onnx::pb::ModelProto;
 
-use common::{INT8_ERROR, PixelError, WEIGHT_ONLY_ERROR};
-
-fn shipped(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../models")
-        .join(name)
-}
+use common::{INT8_ERROR, PixelError, WEIGHT_ONLY_ERROR, shipped};
 
 fn shipped_models() -> [PathBuf; 2] {
     [shipped("mnist-mlp.onnx"), shipped("mnist-mlp-cond.onnx")]

@@ -11,11 +11,10 @@
 
 use std::time::Instant;
 
-use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
-use burn::nn::{BatchNormConfig, LinearConfig, PaddingConfig2d};
+use burn::nn::{BatchNormConfig, LinearConfig};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Distribution, Tensor};
-use trainer::model::leaky_relu;
+use trainer::model::{deconv, leaky_relu, strided_conv};
 use trainer::training::initialize;
 
 // The trainer binary's allocator (see trainer/src/main.rs), so layers run as in `trainer train`.
@@ -95,7 +94,7 @@ fn main() {
         sigmoid,
     );
 
-    // `dcgan` G (the book's widths): projection, transposed convolutions, batch norm.
+    // `dcgan` G (the book's widths): projection, the model's transposed convolutions, batch norm.
     let project = LinearConfig::new(100, 7 * 7 * 256).init(&device);
     initialize(&project);
     report(
@@ -104,16 +103,12 @@ fn main() {
         |x| project.forward(x),
     );
     for (c_in, c_out, stride, side) in [(256, 128, 2, 7), (128, 64, 1, 14), (64, 1, 2, 14)] {
-        let deconv = ConvTranspose2dConfig::new([c_in, c_out], [3, 3])
-            .with_stride([stride, stride])
-            .with_padding([1, 1])
-            .with_padding_out([stride - 1, stride - 1])
-            .init(&device);
-        initialize(&deconv);
+        let layer = deconv(c_in, c_out, stride, &device);
+        initialize(&layer);
         report(
             &format!("dcgan_convT_{c_in}_{c_out}_s{stride}"),
             normal([BATCH, c_in, side, side], &device),
-            |x| deconv.forward(x),
+            |x| layer.forward(x),
         );
     }
     for channels in [128, 64] {
@@ -126,12 +121,9 @@ fn main() {
         );
     }
 
-    // `dcgan` D: stride-2 convolutions.
+    // `dcgan` D: the model's stride-2 convolutions.
     for (c_in, c_out, side) in [(1, 32, 28), (32, 64, 14), (64, 128, 7)] {
-        let conv = Conv2dConfig::new([c_in, c_out], [3, 3])
-            .with_stride([2, 2])
-            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-            .init(&device);
+        let conv = strided_conv(c_in, c_out, &device);
         initialize(&conv);
         report(
             &format!("dcgan_conv_{c_in}_{c_out}_s2"),

@@ -215,6 +215,13 @@ pub fn labels(spec: &GeneratorSpec, batch: usize) -> Option<Vec<i64>> {
     })
 }
 
+/// A generator shipped in the repository's `models/` folder.
+pub fn shipped(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models")
+        .join(name)
+}
+
 /// How far a quantized generator's pixels (in [-1, 1]) are from f32's.
 #[derive(Clone, Copy, Debug)]
 pub struct PixelError {

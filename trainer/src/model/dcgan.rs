@@ -109,12 +109,21 @@ impl DcganGenerator {
     }
 }
 
-/// Kernel-3 transposed convolution with TensorFlow's "same" output size (stride × input).
-fn deconv(c_in: usize, c_out: usize, stride: usize, device: &Device) -> ConvTranspose2d {
+/// Kernel-3 transposed convolution with TensorFlow's "same" output size (stride × input):
+/// G's layer.
+pub fn deconv(c_in: usize, c_out: usize, stride: usize, device: &Device) -> ConvTranspose2d {
     ConvTranspose2dConfig::new([c_in, c_out], [3, 3])
         .with_stride([stride, stride])
         .with_padding([1, 1])
         .with_padding_out([stride - 1, stride - 1])
+        .init(device)
+}
+
+/// Kernel-3, stride-2 convolution with padding 1 (halves the map, see [`halve`]): D's layer.
+pub fn strided_conv(c_in: usize, c_out: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([c_in, c_out], [3, 3])
+        .with_stride([2, 2])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
         .init(device)
 }
 
@@ -128,12 +137,7 @@ impl DcganDiscriminator {
         let mut convs = Vec::new();
         let mut norms = Vec::new();
         for (i, &c_out) in config.dcgan.discriminator_channels.iter().enumerate() {
-            convs.push(
-                Conv2dConfig::new([c_in, c_out], [3, 3])
-                    .with_stride([2, 2])
-                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                    .init(device),
-            );
+            convs.push(strided_conv(c_in, c_out, device));
             if i > 0 {
                 norms.push(BatchNormConfig::new(c_out).init(device));
             }

@@ -10,7 +10,7 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-pub use dcgan::{DcganDiscriminator, DcganGenerator};
+pub use dcgan::{DcganDiscriminator, DcganGenerator, deconv, strided_conv};
 pub use mlp::{MlpDiscriminator, MlpGenerator};
 
 use crate::data::ImageShape;
