@@ -3,8 +3,10 @@
 //!
 //!   cargo bench -p trainer --bench layers
 //!
-//! Prints one `layer=… fwd_ms=… fwd_bwd_ms=…` line per layer (medians of 9 timed runs
-//! after 2 warm-up runs). `scripts/bench-layers-vs-reference.sh` runs the same layers in
+//! Prints one `layer=… fwd_ms=… fwd_bwd_ms=… [gflop=…]` line per layer (medians of 9
+//! timed runs after 2 warm-up runs; `gflop` is the forward pass's work, where it is a
+//! matrix product: the backward pass does twice that). The layers run as the models run
+//! them, through `trainer::kernels`; `GANTRY_KERNELS=burn` times burn's own ops instead. `scripts/bench-layers-vs-reference.sh` runs the same layers in
 //! TensorFlow (`scripts/reference_layers.py`) and prints both side by side. The backward
 //! pass computes the gradients of the layer's input and of its parameters, as a
 //! training step does.
@@ -14,6 +16,7 @@ use std::time::Instant;
 use burn::nn::{BatchNormConfig, LinearConfig};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Distribution, Tensor};
+use trainer::kernels;
 use trainer::model::{deconv, leaky_relu, strided_conv};
 use trainer::training::initialize;
 
@@ -40,10 +43,11 @@ fn median_ms(mut f: impl FnMut()) -> f64 {
 }
 
 /// Times `layer` on `input`: forward alone (a scalar read back forces the work), and
-/// forward + backward of the output's sum.
+/// forward + backward of the output's sum; `gflop` is the forward pass's work.
 fn report<const D: usize, const E: usize>(
     name: &str,
     input: Tensor<D>,
+    gflop: Option<f64>,
     layer: impl Fn(Tensor<D>) -> Tensor<E>,
 ) {
     let input = input.require_grad();
@@ -53,7 +57,19 @@ fn report<const D: usize, const E: usize>(
     let backward = median_ms(|| {
         let _ = layer(input.clone()).sum().backward();
     });
-    println!("layer={name} fwd_ms={forward:.2} fwd_bwd_ms={backward:.2}");
+    let work = gflop.map_or(String::new(), |g| format!(" gflop={g:.3}"));
+    println!("layer={name} fwd_ms={forward:.2} fwd_bwd_ms={backward:.2}{work}");
+}
+
+/// GFLOP of a dense layer's forward pass at batch `BATCH`.
+fn dense_gflop(inputs: usize, outputs: usize) -> f64 {
+    2.0 * (BATCH * inputs * outputs) as f64 / 1e9
+}
+
+/// GFLOP of a convolution's forward pass at batch `BATCH`: `points` output (or, for a
+/// transposed convolution, input) values per sample, each a dot product of `depth`.
+fn conv_gflop(points: usize, depth: usize) -> f64 {
+    2.0 * (BATCH * points * depth) as f64 / 1e9
 }
 
 fn normal<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
@@ -79,6 +95,7 @@ fn main() {
     report(
         "mlp_dense_128_784_tanh",
         normal([BATCH, 128], &device),
+        Some(dense_gflop(128, 784)),
         |x| trainer::model::tanh(dense.forward(x)),
     );
     let dense = LinearConfig::new(784, 128).init(&device);
@@ -86,11 +103,13 @@ fn main() {
     report(
         "mlp_dense_784_128_lrelu",
         normal([BATCH, 784], &device),
+        Some(dense_gflop(784, 128)),
         |x| leaky_relu(dense.forward(x), 0.01),
     );
     report(
         "mlp_sigmoid_128x784",
         normal([BATCH, 784], &device),
+        None,
         sigmoid,
     );
 
@@ -100,6 +119,7 @@ fn main() {
     report(
         "dcgan_dense_100_12544",
         normal([BATCH, 100], &device),
+        Some(dense_gflop(100, 12544)),
         |x| project.forward(x),
     );
     for (c_in, c_out, stride, side) in [(256, 128, 2, 7), (128, 64, 1, 14), (64, 1, 2, 14)] {
@@ -108,7 +128,9 @@ fn main() {
         report(
             &format!("dcgan_convT_{c_in}_{c_out}_s{stride}"),
             normal([BATCH, c_in, side, side], &device),
-            |x| layer.forward(x),
+            // Each input pixel spreads c_out·9 products.
+            Some(conv_gflop(c_in * side * side, c_out * 9)),
+            |x| kernels::conv_transpose2d(&layer, x),
         );
     }
     for channels in [128, 64] {
@@ -117,7 +139,8 @@ fn main() {
         report(
             &format!("dcgan_bn_lrelu_{channels}x14x14"),
             normal([BATCH, channels, 14, 14], &device),
-            |x| leaky_relu(norm.forward(x), 0.01),
+            None,
+            |x| kernels::batch_norm_leaky_relu(&norm, x, 0.01),
         );
     }
 
@@ -128,7 +151,12 @@ fn main() {
         report(
             &format!("dcgan_conv_{c_in}_{c_out}_s2"),
             normal([BATCH, c_in, side, side], &device),
-            |x| conv.forward(x),
+            // Each output pixel gathers c_in·9 products.
+            Some(conv_gflop(
+                c_out * side.div_ceil(2) * side.div_ceil(2),
+                c_in * 9,
+            )),
+            |x| kernels::conv2d(&conv, x),
         );
     }
 }

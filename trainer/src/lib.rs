@@ -7,6 +7,7 @@ pub mod config;
 pub mod data;
 pub mod ema;
 pub mod export;
+pub mod kernels;
 pub mod loss;
 pub mod metrics;
 pub mod model;

@@ -14,6 +14,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use super::{ModelConfig, embed, leaky_relu, tanh};
 use crate::data::ImageShape;
+use crate::kernels;
 
 /// Transposed-convolution generator.
 #[derive(Module, Debug)]
@@ -100,9 +101,9 @@ impl DcganGenerator {
         let mut x = self.project.forward(x).reshape([batch, c, h, w]); // [batch, c0, H/4, W/4]
         let last = self.deconvs.len() - 1;
         for (i, deconv) in self.deconvs.iter().enumerate() {
-            x = deconv.forward(x); // [batch, c_i, ·, ·]
+            x = kernels::conv_transpose2d(deconv, x); // [batch, c_i, ·, ·]
             if i < last {
-                x = leaky_relu(self.norms[i].forward(x), self.slope);
+                x = kernels::batch_norm_leaky_relu(&self.norms[i], x, self.slope);
             }
         }
         tanh(x) // [batch, C, H, W]
@@ -166,11 +167,11 @@ impl DcganDiscriminator {
             _ => images,
         };
         for (i, conv) in self.convs.iter().enumerate() {
-            x = conv.forward(x); // [batch, c_i, ·, ·] (halved)
-            if i > 0 {
-                x = self.norms[i - 1].forward(x);
-            }
-            x = leaky_relu(x, self.slope);
+            x = kernels::conv2d(conv, x); // [batch, c_i, ·, ·] (halved)
+            x = match i {
+                0 => leaky_relu(x, self.slope),
+                _ => kernels::batch_norm_leaky_relu(&self.norms[i - 1], x, self.slope),
+            };
         }
         let [_, c, h, w] = x.dims();
         self.output

@@ -6,12 +6,14 @@ mod mlp;
 
 use burn::module::Module;
 use burn::nn::Embedding;
-use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 pub use dcgan::{DcganDiscriminator, DcganGenerator, deconv, strided_conv};
 pub use mlp::{MlpDiscriminator, MlpGenerator};
+
+// The activations as the kernels compute them; see their docs for why these forms.
+pub use crate::kernels::{leaky_relu, tanh};
 
 use crate::data::ImageShape;
 
@@ -215,26 +217,6 @@ impl Discriminator {
             Self::Dcgan(d) => d.forward(images, labels),
         }
     }
-}
-
-/// LeakyReLU computed as (1 − slope)·relu(x) + slope·x.
-///
-/// The same function as burn's `leaky_relu` (up to one rounding for x > 0), but burn's
-/// autodiff records `leaky_relu` as a mask, a scaled copy and a `mask_where`, whose
-/// backward on flex took 6× longer than relu's dedicated backward plus two scalings.
-pub fn leaky_relu<const D: usize>(x: Tensor<D>, slope: f64) -> Tensor<D> {
-    relu(x.clone())
-        .mul_scalar(1.0 - slope)
-        .add(x.mul_scalar(slope))
-}
-
-/// tanh(x) computed as 2·sigmoid(2x) − 1.
-///
-/// Mathematically tanh; numerically within 2e-7 of it. burn's flex backend evaluates
-/// `tanh` with scalar libm `tanhf` (through `expm1f`), which took 40% of an `mlp`
-/// training step in a profile; its sigmoid goes through the much cheaper `expf`.
-pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    sigmoid(x.mul_scalar(2.0)).mul_scalar(2.0).sub_scalar(1.0)
 }
 
 /// `[batch, n]` → `[batch, n + embedding]`: appends the labels' embedding when the
