@@ -251,3 +251,23 @@ fn batch_norm_leaky_relu_matches_burn_outputs_gradients_and_running_statistics()
         }
     }
 }
+
+#[test]
+fn tanh_matches_burn_output_and_gradient() {
+    let device = device();
+    let x = Tensor::<4>::random([3, 2, 7, 5], Distribution::Normal(0.0, 3.0), &device);
+    let mut results = Vec::new();
+    for fast in [true, false] {
+        let x = x.clone().require_grad();
+        let y = if fast {
+            kernels::tanh(x.clone())
+        } else {
+            burn::tensor::activation::tanh(x.clone())
+        };
+        let grads = y.clone().mul(upstream(y.dims(), &device)).sum().backward();
+        results.push((y.detach(), x.grad(&grads).expect("input gradient")));
+    }
+    let (reference, fast) = (results.pop().unwrap(), results.pop().unwrap());
+    assert!(relative_error(fast.0, reference.0) <= 1e-5, "tanh output");
+    assert!(relative_error(fast.1, reference.1) <= 1e-4, "tanh gradient");
+}

@@ -52,6 +52,9 @@ pub trait TrainingKernels: Backend {
         epsilon: f64,
         slope: f64,
     ) -> FloatTensor<Self>;
+
+    /// tanh of every value (any shape).
+    fn tanh(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// Statistics that need no gradient.
@@ -96,6 +99,8 @@ pub trait GradKernels: Backend {
         epsilon: f64,
         slope: f64,
     ) -> [FloatTensor<Self>; 3];
+    /// Gradient of [`TrainingKernels::tanh`] from its output `y`: `grad · (1 − y²)`.
+    fn tanh_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// `[batch, channels, pixels]` of a flex tensor `[batch, channels, …]`.
@@ -186,6 +191,12 @@ impl TrainingKernels for Flex {
         );
         FlexTensor::from_data(TensorData::new(out, shape))
     }
+
+    fn tanh(x: FlexTensor) -> FlexTensor {
+        let shape = x.layout().shape().clone();
+        let x = values(&x);
+        FlexTensor::from_data(TensorData::new(cpu::tanh(slice(&x)), shape))
+    }
 }
 
 impl StatisticsKernels for Flex {
@@ -256,6 +267,13 @@ impl GradKernels for Flex {
             vector(grads.gamma),
             vector(grads.beta),
         ]
+    }
+
+    fn tanh_backward(y: FlexTensor, grad: FlexTensor) -> FlexTensor {
+        let shape = y.layout().shape().clone();
+        let (y, grad) = (values(&y), values(&grad));
+        let dx = cpu::tanh_backward(slice(&y), slice(&grad));
+        FlexTensor::from_data(TensorData::new(dx, shape))
     }
 }
 
@@ -338,6 +356,28 @@ fn record<B: TrainingKernels + GradKernels, C: CheckpointStrategy>(
             bias.into_primitive(),
             geometry,
         )),
+    }
+}
+
+/// Keeps [`TrainingKernels::tanh`]'s output, from which its gradient follows.
+#[derive(Debug)]
+struct TanhBackward;
+
+impl<B: GradKernels> Backward<B, 1> for TanhBackward {
+    /// tanh's output.
+    type State = FloatTensor<B>;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let grad = grads.consume::<B>(&ops.node);
+        let [parent] = ops.parents;
+        if let Some(node) = parent {
+            grads.register::<B>(node.id, B::tanh_backward(ops.state, grad));
+        }
     }
 }
 
@@ -436,6 +476,17 @@ impl<B: TrainingKernels + GradKernels, C: CheckpointStrategy> TrainingKernels fo
                 epsilon,
                 slope,
             )),
+        }
+    }
+
+    fn tanh(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let nodes = [x.node()];
+        match TanhBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let output = B::tanh(x.into_primitive());
+                prep.finish(output.clone(), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::tanh(x.into_primitive())),
         }
     }
 }
