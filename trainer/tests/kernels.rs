@@ -87,6 +87,8 @@ fn convolutions_match_burn_outputs_and_gradients() {
         (4, 2, 8, 28, 28, 3, 2, 1),
         (1, 3, 5, 7, 9, 3, 2, 1),
         (3, 8, 16, 14, 14, 3, 2, 1),
+        // 7×7 maps: chunks of 4 samples share a product, the last chunk holds 2.
+        (6, 8, 16, 14, 14, 3, 2, 1),
         (2, 4, 6, 9, 7, 3, 1, 1),
         (2, 3, 2, 6, 5, 2, 1, 0),
         (1, 2, 3, 8, 8, 5, 1, 2),
@@ -119,6 +121,7 @@ fn transposed_convolutions_match_burn_outputs_and_gradients() {
     // (batch, c_in, c_out, height, width, kernel, stride, padding, output padding)
     let cases = [
         (4, 16, 8, 7, 7, 3, 2, 1, 1),
+        (7, 16, 8, 7, 7, 3, 2, 1, 1),
         (1, 8, 4, 14, 14, 3, 1, 1, 0),
         (3, 4, 1, 14, 14, 3, 2, 1, 1),
         (2, 3, 5, 5, 6, 3, 2, 1, 1),

@@ -128,6 +128,16 @@ impl ConvGeometry {
         self.map[0] * self.patch_len()
     }
 
+    /// Samples that share one matrix product: enough that the product has a few hundred
+    /// columns (one sample of a 7×7 map has 49, too few for `gemm` to amortise packing
+    /// the weight), few enough that the patch matrix stays within about 1 MiB of cache.
+    pub fn samples_per_chunk(&self) -> usize {
+        let (k, p) = (self.patch_len().max(1), self.map_pixels().max(1));
+        let wide = 192usize.div_ceil(p);
+        let fits = (256 * 1024 / (k * p)).max(1);
+        wide.min(fits).clamp(1, self.batch.max(1))
+    }
+
     /// Valid output columns `lo..hi` for kernel offset `k` along one axis: the map
     /// positions `o` whose image position `o·stride + k − padding` is inside `0..size`.
     #[inline(always)]
@@ -148,13 +158,14 @@ impl ConvGeometry {
     }
 }
 
-/// Fills `col` (`[K, P]`, row-major) with the patches of one image sample.
-fn im2col(image: &[f32], g: &ConvGeometry, col: &mut [f32]) {
-    simd(|| im2col_body(image, g, col));
+/// Fills columns `offset..offset + P` of `col` (`K` rows of `row_len` values) with the
+/// patches of one image sample.
+fn im2col(image: &[f32], g: &ConvGeometry, col: &mut [f32], row_len: usize, offset: usize) {
+    simd(|| im2col_body(image, g, col, row_len, offset));
 }
 
 #[inline(always)]
-fn im2col_body(image: &[f32], g: &ConvGeometry, col: &mut [f32]) {
+fn im2col_body(image: &[f32], g: &ConvGeometry, col: &mut [f32], row_len: usize, offset: usize) {
     let [channels, height, width] = g.image;
     let [_, map_h, map_w] = g.map;
     let [kh, kw] = g.kernel;
@@ -167,7 +178,7 @@ fn im2col_body(image: &[f32], g: &ConvGeometry, col: &mut [f32]) {
             let (y_lo, y_hi) = g.valid(0, ky);
             for kx in 0..kw {
                 let (x_lo, x_hi) = g.valid(1, kx);
-                let row = ((c * kh + ky) * kw + kx) * pixels;
+                let row = ((c * kh + ky) * kw + kx) * row_len + offset;
                 let row = &mut col[row..row + pixels];
                 row[..y_lo * map_w].fill(0.0);
                 row[y_hi * map_w..].fill(0.0);
@@ -190,13 +201,14 @@ fn im2col_body(image: &[f32], g: &ConvGeometry, col: &mut [f32]) {
     }
 }
 
-/// Adds the patches in `col` (`[K, P]`) back onto one image sample, which it overwrites.
-fn col2im(col: &[f32], g: &ConvGeometry, image: &mut [f32]) {
-    simd(|| col2im_body(col, g, image));
+/// Adds the patches in columns `offset..offset + P` of `col` (`K` rows of `row_len`
+/// values) back onto one image sample, which it overwrites.
+fn col2im(col: &[f32], g: &ConvGeometry, image: &mut [f32], row_len: usize, offset: usize) {
+    simd(|| col2im_body(col, g, image, row_len, offset));
 }
 
 #[inline(always)]
-fn col2im_body(col: &[f32], g: &ConvGeometry, image: &mut [f32]) {
+fn col2im_body(col: &[f32], g: &ConvGeometry, image: &mut [f32], row_len: usize, offset: usize) {
     let [channels, height, width] = g.image;
     let [_, map_h, map_w] = g.map;
     let [kh, kw] = g.kernel;
@@ -210,7 +222,7 @@ fn col2im_body(col: &[f32], g: &ConvGeometry, image: &mut [f32]) {
             let (y_lo, y_hi) = g.valid(0, ky);
             for kx in 0..kw {
                 let (x_lo, x_hi) = g.valid(1, kx);
-                let row = &col[((c * kh + ky) * kw + kx) * pixels..][..pixels];
+                let row = &col[((c * kh + ky) * kw + kx) * row_len + offset..][..pixels];
                 for oy in y_lo..y_hi {
                     let dst = &mut plane[(oy * sh + ky - ph) * width..][..width];
                     let src = &row[oy * map_w..(oy + 1) * map_w];
@@ -330,7 +342,30 @@ fn add_bias(sample: &mut [f32], bias: &[f32], pixels: usize) {
     });
 }
 
+/// Copies the maps of a chunk of samples (`[n, c, P]`) side by side into `[c, n·P]`.
+fn gather(maps: &[f32], c: usize, p: usize, out: &mut [f32]) {
+    let n = maps.len() / (c * p).max(1);
+    for (i, sample) in maps.chunks_exact((c * p).max(1)).enumerate() {
+        for (ch, plane) in sample.chunks_exact(p.max(1)).enumerate() {
+            out[ch * n * p + i * p..][..p].copy_from_slice(plane);
+        }
+    }
+}
+
+/// The inverse of [`gather`]: `[c, n·P]` back to `[n, c, P]`.
+fn scatter(wide: &[f32], c: usize, p: usize, maps: &mut [f32]) {
+    let n = maps.len() / (c * p).max(1);
+    for (i, sample) in maps.chunks_exact_mut((c * p).max(1)).enumerate() {
+        for (ch, plane) in sample.chunks_exact_mut(p.max(1)).enumerate() {
+            plane.copy_from_slice(&wide[ch * n * p + i * p..][..p]);
+        }
+    }
+}
+
 /// map `[batch, map_c, map_h, map_w]` = weight · im2col(image) (+ bias per map channel).
+///
+/// Chunks of [`ConvGeometry::samples_per_chunk`] samples share one product: their patch
+/// matrices side by side, `[K, n·P]`.
 pub fn im2col_matmul(
     image: &[f32],
     weight: &[f32],
@@ -339,19 +374,31 @@ pub fn im2col_matmul(
 ) -> Vec<f32> {
     let (k, p, c) = (g.patch_len(), g.map_pixels(), g.map[0]);
     let mut map = vec![0.0; g.batch * g.map_len()];
-    if g.map_len() == 0 {
+    if g.map_len() == 0 || g.image_len() == 0 {
         return map;
     }
+    let chunk = g.samples_per_chunk();
     let w = MatRef::rows(weight, c, k);
-    map.par_chunks_mut(g.map_len())
-        .zip(image.par_chunks(g.image_len().max(1)))
+    map.par_chunks_mut(chunk * g.map_len())
+        .zip(image.par_chunks(chunk * g.image_len()))
         .for_each_init(
-            || vec![0.0; k * p],
-            |col, (out, sample)| {
-                im2col(sample, g, col);
-                matmul(out, w, MatRef::rows(col, k, p), false);
+            || (vec![0.0; k * chunk * p], vec![0.0; c * chunk * p]),
+            |(col, wide), (out, images)| {
+                let width = images.len() / g.image_len() * p;
+                for (i, sample) in images.chunks_exact(g.image_len()).enumerate() {
+                    im2col(sample, g, col, width, i * p);
+                }
+                let col = MatRef::rows(&col[..k * width], k, width);
+                if width == p {
+                    matmul(out, w, col, false);
+                } else {
+                    matmul(&mut wide[..c * width], w, col, false);
+                    scatter(&wide[..c * width], c, p, out);
+                }
                 if let Some(bias) = bias {
-                    add_bias(out, bias, p);
+                    for sample in out.chunks_exact_mut(g.map_len()) {
+                        add_bias(sample, bias, p);
+                    }
                 }
             },
         );
@@ -359,7 +406,7 @@ pub fn im2col_matmul(
 }
 
 /// image `[batch, image_c, image_h, image_w]` = col2im(weightᵀ · map) (+ bias per image
-/// channel).
+/// channel), chunks of samples sharing one product as in [`im2col_matmul`].
 pub fn matmul_col2im(
     map: &[f32],
     weight: &[f32],
@@ -368,20 +415,30 @@ pub fn matmul_col2im(
 ) -> Vec<f32> {
     let (k, p, c) = (g.patch_len(), g.map_pixels(), g.map[0]);
     let mut image = vec![0.0; g.batch * g.image_len()];
-    if g.image_len() == 0 {
+    if g.image_len() == 0 || g.map_len() == 0 {
         return image;
     }
+    let chunk = g.samples_per_chunk();
     let w_t = MatRef::transposed(weight, k, c);
     image
-        .par_chunks_mut(g.image_len())
-        .zip(map.par_chunks(g.map_len().max(1)))
+        .par_chunks_mut(chunk * g.image_len())
+        .zip(map.par_chunks(chunk * g.map_len()))
         .for_each_init(
-            || vec![0.0; k * p],
-            |col, (out, sample)| {
-                matmul(col, w_t, MatRef::rows(sample, c, p), false);
-                col2im(col, g, out);
-                if let Some(bias) = bias {
-                    add_bias(out, bias, g.image[1] * g.image[2]);
+            || (vec![0.0; c * chunk * p], vec![0.0; k * chunk * p]),
+            |(wide, col), (out, maps)| {
+                let width = maps.len() / g.map_len() * p;
+                let maps = if width == p {
+                    MatRef::rows(maps, c, p)
+                } else {
+                    gather(maps, c, p, &mut wide[..c * width]);
+                    MatRef::rows(&wide[..c * width], c, width)
+                };
+                matmul(&mut col[..k * width], w_t, maps, false);
+                for (i, sample) in out.chunks_exact_mut(g.image_len()).enumerate() {
+                    col2im(col, g, sample, width, i * p);
+                    if let Some(bias) = bias {
+                        add_bias(sample, bias, g.image[1] * g.image[2]);
+                    }
                 }
             },
         );
@@ -391,21 +448,37 @@ pub fn matmul_col2im(
 /// weight gradient `[map_c, image_c, kh, kw]` = Σ over samples of map · im2col(image)ᵀ.
 ///
 /// The batch is cut into one contiguous run per thread; each run accumulates its own
-/// gradient in the product's output (no per-sample temporaries), and the runs are summed.
+/// gradient in the product's output, one product per chunk of samples (their maps and
+/// patch matrices side by side), and the runs are summed.
 pub fn weight_grad(map: &[f32], image: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let (k, p, c) = (g.patch_len(), g.map_pixels(), g.map[0]);
     let runs = rayon::current_num_threads().clamp(1, g.batch.max(1));
     let per_run = g.batch.div_ceil(runs).max(1);
+    let chunk = g.samples_per_chunk();
     let partials: Vec<Vec<f32>> = (0..runs)
         .into_par_iter()
         .map(|run| {
             let mut grad = vec![0.0; c * k];
-            let mut col = vec![0.0; k * p];
+            let mut col = vec![0.0; k * chunk * p];
+            let mut wide = vec![0.0; c * chunk * p];
             let samples = run * per_run..((run + 1) * per_run).min(g.batch);
-            for (i, b) in samples.enumerate() {
-                im2col(&image[b * g.image_len()..][..g.image_len()], g, &mut col);
-                let dy = MatRef::rows(&map[b * g.map_len()..][..g.map_len()], c, p);
-                matmul(&mut grad, dy, MatRef::transposed(&col, p, k), i > 0);
+            let starts = samples.clone().step_by(chunk);
+            for (i, first) in starts.enumerate() {
+                let n = chunk.min(samples.end - first);
+                let width = n * p;
+                let images = &image[first * g.image_len()..][..n * g.image_len()];
+                for (j, sample) in images.chunks_exact(g.image_len().max(1)).enumerate() {
+                    im2col(sample, g, &mut col, width, j * p);
+                }
+                let maps = &map[first * g.map_len()..][..n * g.map_len()];
+                gather(maps, c, p, &mut wide[..c * width]);
+                let dy = MatRef::rows(&wide[..c * width], c, width);
+                matmul(
+                    &mut grad,
+                    dy,
+                    MatRef::transposed(&col[..k * width], width, k),
+                    i > 0,
+                );
             }
             grad
         })
