@@ -112,6 +112,13 @@ pub struct EvalSettings {
     pub every: usize,
     /// Generated images per evaluation (fewer than `trainer eval`'s 10,000: cheap).
     pub samples: usize,
+    /// Without `classifier`, use the shipped `models/classifier-<data set folder>.bpk`
+    /// when the working directory has one.
+    pub auto: bool,
+    /// Stop the run once an evaluation's FID is at or below this.
+    pub until_fid: Option<f64>,
+    /// Stop the run after this many evaluations in a row without a new best FID.
+    pub patience: Option<usize>,
 }
 
 impl Default for EvalSettings {
@@ -120,6 +127,9 @@ impl Default for EvalSettings {
             classifier: None,
             every: 2_000,
             samples: 1_000,
+            auto: true,
+            until_fid: None,
+            patience: None,
         }
     }
 }
@@ -168,9 +178,13 @@ pub struct TrainConfig {
     /// Warn when D classifies every real and fake example right for this many
     /// consecutive steps (D has won; G gets no gradient).
     pub divergence_patience: usize,
+    /// Also write TensorBoard event files (scalars and sample grids) into the run folder.
+    pub tensorboard: bool,
 }
 
 impl Default for TrainConfig {
+    /// The book's chapter-3 settings (trainer/configs/book-ch3.toml): what every field
+    /// absent from a config file takes. The default *run* is [`TrainConfig::default_run`].
     fn default() -> Self {
         Self {
             dataset: PathBuf::from("data/mnist-10k"),
@@ -196,11 +210,24 @@ impl Default for TrainConfig {
             every: Intervals::default(),
             eval: EvalSettings::default(),
             divergence_patience: 2_000,
+            tensorboard: false,
         }
     }
 }
 
+/// The recipe `trainer train` uses without `--config` (trainer/configs/default.toml).
+pub const DEFAULT_RUN: &str = include_str!("../configs/default.toml");
+
 impl TrainConfig {
+    /// The default run: a class-conditional DCGAN that reaches good quality within
+    /// minutes ([`DEFAULT_RUN`]).
+    pub fn default_run() -> Result<Self, ConfigError> {
+        toml::from_str(DEFAULT_RUN).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("trainer/configs/default.toml (built in)"),
+            message: e.to_string(),
+        })
+    }
+
     /// Reads a TOML config; absent fields take their defaults.
     pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
@@ -236,6 +263,14 @@ impl TrainConfig {
         }
         if self.steps == 0 && self.epochs.is_none_or(|e| e == 0) {
             return invalid("train for at least one step (steps or epochs)".into());
+        }
+        if let Some(fid) = self.eval.until_fid
+            && !(fid.is_finite() && fid > 0.0)
+        {
+            return invalid(format!("eval.until_fid must be a positive FID, got {fid}"));
+        }
+        if self.eval.patience == Some(0) {
+            return invalid("eval.patience must be at least 1 evaluation".into());
         }
         for (name, adam) in [
             ("generator_adam", &self.generator_adam),

@@ -14,5 +14,6 @@ pub mod model;
 pub mod noise;
 pub mod quality;
 pub mod render;
+pub mod report;
 pub mod run;
 pub mod training;

@@ -29,16 +29,20 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Train a GAN (with no argument: the `mlp` model on the bundled MNIST-10k).
+    /// Train a GAN (with no argument: a class-conditional DCGAN on the bundled MNIST-10k,
+    /// trainer/configs/default.toml).
     ///
     /// Writes a run folder with config.json, metrics.jsonl, samples/*.png,
-    /// checkpoints/ and loss-curve.png. Ctrl-C saves a checkpoint and stops;
-    /// `--resume RUN_DIR` continues.
+    /// checkpoints/ and report.png (and TensorBoard events with --tensorboard). When the
+    /// data set has a shipped classifier (models/classifier-<data set>.bpk), FID and
+    /// conditional accuracy are measured while training and the best checkpoint is kept.
+    /// Ctrl-C saves a checkpoint and stops; `--resume RUN_DIR` continues.
     ///
     /// Examples:
     ///   trainer train
-    ///   trainer train --model dcgan --conditional --steps 5000
-    ///   trainer train --config trainer/configs/dcgan.toml --dataset ../shared/data/fashion-mnist
+    ///   trainer train --until-fid 12 --patience 4 --tensorboard
+    ///   trainer train --config trainer/configs/book-ch3.toml      # the book's chapter-3 GAN
+    ///   trainer train --config trainer/configs/dcgan.toml --dataset ../shared/data/fashion-mnist  # chapter 4
     ///   trainer train --resume runs/mlp-2026-11-29T19-00-00Z --steps 40000
     #[command(verbatim_doc_comment)]
     Train(Box<TrainArgs>),
@@ -246,8 +250,11 @@ struct TrainArgs {
     #[arg(long, value_enum)]
     model: Option<ModelKind>,
     /// Condition G and D on the class label (lets G generate a chosen class).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "unconditional")]
     conditional: bool,
+    /// Do not condition on the label (the default run is conditional).
+    #[arg(long)]
+    unconditional: bool,
     /// Length of the noise vector z.
     #[arg(long, value_name = "N")]
     z_dim: Option<usize>,
@@ -300,16 +307,29 @@ struct TrainArgs {
     /// classifier (e.g. models/classifier-mnist-10k.bpk); keeps checkpoints/best by FID.
     #[arg(long, value_name = "FILE")]
     eval_classifier: Option<PathBuf>,
-    /// Evaluate quality every N steps (with --eval-classifier).
+    /// Evaluate quality every N steps (with --eval-classifier, or the shipped classifier
+    /// for the data set, which is used when there is one: models/classifier-<folder>.bpk).
     #[arg(long, value_name = "N")]
     eval_every: Option<usize>,
+    /// Do not evaluate quality while training, not even with the shipped classifier.
+    #[arg(long, conflicts_with = "eval_classifier")]
+    no_eval: bool,
+    /// Stop once an evaluation's FID is at or below X (the checkpoint is saved).
+    #[arg(long, value_name = "X")]
+    until_fid: Option<f64>,
+    /// Stop after N evaluations in a row without a new best FID.
+    #[arg(long, value_name = "N")]
+    patience: Option<usize>,
+    /// Also write TensorBoard event files into the run folder: `tensorboard --logdir runs/`.
+    #[arg(long)]
+    tensorboard: bool,
 }
 
 impl TrainArgs {
     fn into_config(self) -> anyhow::Result<(TrainConfig, Option<PathBuf>)> {
         let mut c = match &self.config {
             Some(path) => TrainConfig::from_toml_file(path)?,
-            None => TrainConfig::default(),
+            None => TrainConfig::default_run()?,
         };
         macro_rules! set {
             ($($flag:ident => $field:expr),* $(,)?) => {
@@ -361,7 +381,18 @@ impl TrainArgs {
         if let Some(n) = self.eval_every {
             c.eval.every = n;
         }
-        c.conditional |= self.conditional;
+        if self.no_eval {
+            c.eval.classifier = None;
+            c.eval.auto = false;
+        }
+        if self.until_fid.is_some() {
+            c.eval.until_fid = self.until_fid;
+        }
+        if self.patience.is_some() {
+            c.eval.patience = self.patience;
+        }
+        c.tensorboard |= self.tensorboard;
+        c.conditional = (c.conditional || self.conditional) && !self.unconditional;
         Ok((c, self.resume))
     }
 }
@@ -444,18 +475,18 @@ fn try_main() -> anyhow::Result<()> {
                     )
                 })
                 .unwrap_or_default();
+            let how = match (&summary.stopped_early, summary.interrupted) {
+                (Some(reason), _) => format!("{reason}:"),
+                (None, true) => "stopped".into(),
+                (None, false) => "trained".into(),
+            };
             println!(
-                "{} after {} steps ({:.1} steps/s){last}\nrun folder: {}\n  samples:    {}\n  loss curve: {}",
-                if summary.interrupted {
-                    "stopped"
-                } else {
-                    "trained"
-                },
+                "{how} after {} steps ({:.1} steps/s){last}\nrun folder: {}\n  samples: {}\n  report:  {}",
                 summary.steps,
                 summary.steps_per_s,
                 summary.run_dir.display(),
                 summary.run_dir.join("samples/latest.png").display(),
-                summary.run_dir.join("loss-curve.png").display(),
+                summary.run_dir.join("report.png").display(),
             );
             Ok(())
         }

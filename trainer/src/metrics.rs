@@ -27,6 +27,10 @@ pub struct MetricsLine {
     pub acc_fake: f32,
     /// Mean wall time of one step (D step + G step), milliseconds.
     pub step_ms: f32,
+    /// Seconds spent in training steps since the run began (evaluations, samples and
+    /// checkpoints not counted): the time-to-quality clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_s: Option<f64>,
     /// Quality of the generator at this step, when the run evaluates it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<QualityLine>,
@@ -91,6 +95,7 @@ impl Accumulator {
             acc_real: self.sum.acc_real / n,
             acc_fake: self.sum.acc_fake / n,
             step_ms: (self.seconds * 1000.0 / self.steps as f64) as f32,
+            train_s: None,
             quality: None,
             event: None,
         };

@@ -115,6 +115,36 @@ impl DrawTarget for Canvas {
     }
 }
 
+/// Round tick values (multiples of 1, 2 or 5 × 10ⁿ) inside `[min, max]`, at most six.
+pub fn nice_ticks(min: f32, max: f32) -> Vec<f32> {
+    let range = max - min;
+    if !(range.is_finite() && range > 0.0) {
+        return vec![min];
+    }
+    let rough = range / 5.0;
+    let magnitude = 10f32.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|&s| range / s <= 5.0)
+        .unwrap_or(10.0 * magnitude);
+    let first = (min / step).ceil() as i64;
+    let last = (max / step).floor() as i64;
+    (first..=last).map(|i| i as f32 * step).collect()
+}
+
+/// A tick value with as many decimals as the axis' span needs (10k steps print as "10k").
+fn tick_label(value: f32, span: f32) -> String {
+    if span >= 5.0 {
+        if value.abs() >= 10_000.0 && value % 1000.0 == 0.0 {
+            return format!("{}k", value / 1000.0);
+        }
+        return format!("{value:.0}");
+    }
+    let decimals = (-(span / 5.0).log10().floor()).clamp(1.0, 4.0) as usize;
+    format!("{value:.decimals$}")
+}
+
 /// One named line of a chart.
 pub struct Series<'a> {
     /// Legend text.
@@ -169,25 +199,22 @@ pub fn line_chart(title: &str, series: &[Series<'_>]) -> RgbImage {
     .into_styled(axis)
     .draw(&mut canvas);
     let _ = Text::new(title, Point::new(LEFT, 16), text).draw(&mut canvas);
-    for i in 0..=4 {
-        let frac = i as f32 / 4.0;
-        let y_value = y_min + frac * (y_max - y_min);
+    for y_value in nice_ticks(y_min, y_max) {
         let p = to_px(x_min, y_value);
         let _ = Line::new(p, p + Point::new(-4, 0))
             .into_styled(axis)
             .draw(&mut canvas);
-        let _ = Text::new(&format!("{y_value:.2}"), Point::new(4, p.y + 3), text).draw(&mut canvas);
-        let x_value = x_min + frac * (x_max - x_min);
+        let label = tick_label(y_value, y_max - y_min);
+        let _ = Text::new(&label, Point::new(4, p.y + 3), text).draw(&mut canvas);
+    }
+    for x_value in nice_ticks(x_min, x_max) {
         let p = to_px(x_value, y_min);
         let _ = Line::new(p, p + Point::new(0, 4))
             .into_styled(axis)
             .draw(&mut canvas);
-        let _ = Text::new(
-            &format!("{x_value:.0}"),
-            Point::new(p.x - 12, p.y + 14),
-            text,
-        )
-        .draw(&mut canvas);
+        let label = tick_label(x_value, x_max - x_min);
+        let half_width = 3 * label.len() as i32;
+        let _ = Text::new(&label, Point::new(p.x - half_width, p.y + 14), text).draw(&mut canvas);
     }
     let _ = Text::new(
         "step",

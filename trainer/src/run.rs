@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use embedded_graphics::pixelcolor::Rgb888;
+use image::RgbImage;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing::{info, warn};
 
@@ -17,7 +17,8 @@ use crate::data::{self, Batcher, DataError, Dataset, Split};
 use crate::metrics::{Accumulator, DivergenceWatch, MetricsLine, MetricsLog, QualityLine};
 use crate::noise::NoiseSource;
 use crate::quality::{EvalClassifier, EvalOptions, Evaluator};
-use crate::render::{self, Series};
+use crate::render;
+use crate::report::{self, tensorboard::EventWriter};
 use crate::training::{Gan, StepStats, generate};
 use burn::tensor::Device;
 
@@ -47,6 +48,9 @@ pub enum TrainError {
     /// The quality evaluator could not be set up or run.
     #[error("quality evaluation: {0}")]
     Quality(#[from] crate::quality::QualityError),
+    /// The TensorBoard event file could not be written.
+    #[error(transparent)]
+    TensorBoard(#[from] report::tensorboard::TensorBoardError),
     /// Losses became NaN or infinite.
     #[error(
         "training diverged at step {step} (NaN or infinite loss); the last good checkpoint is {last_checkpoint}: resume from it with a lower learning rate"
@@ -70,6 +74,8 @@ pub struct RunSummary {
     pub last: Option<MetricsLine>,
     /// True when Ctrl-C stopped the run (a checkpoint was saved).
     pub interrupted: bool,
+    /// Why the run stopped before its last step on its own (`--until-fid`, `--patience`).
+    pub stopped_early: Option<String>,
     /// Mean training steps per second of this session.
     pub steps_per_s: f64,
 }
@@ -170,7 +176,7 @@ impl SampleSheet {
         }
     }
 
-    fn save(&self, gan: &Gan, path: &Path) -> Result<(), CheckpointError> {
+    fn save(&self, gan: &Gan, path: &Path) -> Result<RgbImage, CheckpointError> {
         let device = gan.device().clone().without_autodiff();
         let images = generate(
             &gan.inference_generator(),
@@ -180,7 +186,8 @@ impl SampleSheet {
             &device,
         );
         let picture = render::grid(&images, gan.config().image, self.rows, self.cols, 2);
-        render::save_png(&picture, path)
+        render::save_png(&picture, path)?;
+        Ok(picture)
     }
 }
 
@@ -211,6 +218,20 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
 
     let dataset = load_training_set(&config)?;
     config.image = dataset.shape();
+    if config.eval.classifier.is_none() && config.eval.auto && options.resume.is_none() {
+        config.eval.classifier = shipped_classifier(Path::new(""), &config.dataset);
+        match &config.eval.classifier {
+            Some(path) => info!(
+                classifier = %path.display(),
+                every = config.eval.every,
+                "measuring FID while training with the shipped classifier for this data set"
+            ),
+            None => info!(
+                "no evaluation classifier for this data set: `trainer classifier --dataset {}` trains one, then pass --eval-classifier to see FID while training",
+                config.dataset.display()
+            ),
+        }
+    }
     config.out_dir = Some(run_dir.clone());
     config.validate()?;
     let classes = dataset.class_names().len();
@@ -253,6 +274,13 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
         path: log_path.clone(),
         problem: e.to_string(),
     })?;
+    let mut board = if config.tensorboard {
+        let writer = EventWriter::create(&run_dir)?;
+        info!(file = %writer.path().display(), "writing TensorBoard events: tensorboard --logdir {}", run_dir.display());
+        Some(writer)
+    } else {
+        None
+    };
     let sheet = SampleSheet::new(&config, gan.classes());
     let evaluator = quality_evaluator(&config, &dataset)?;
     let mut best_fid = resume_step
@@ -288,13 +316,22 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
     let session_start = Instant::now();
     let first_step = gan.step;
     let mut interrupted = false;
+    let mut stopped_early = None;
+    let mut evaluations_without_best = 0;
+    let mut last_quality: Option<QualityLine> = None;
+    // Training seconds of earlier sessions of a resumed run, then of this one.
+    let mut train_s = resume_step
+        .and_then(|step| last_logged_train_s(&log_path, step))
+        .unwrap_or(0.0);
     let every = config.every;
 
     while gan.step < total_steps {
         let started = Instant::now();
         let real = batcher.next_batch(&dataset);
         let stats: StepStats = gan.train_step(&real);
-        acc.add(&stats, started.elapsed().as_secs_f64());
+        let seconds = started.elapsed().as_secs_f64();
+        acc.add(&stats, seconds);
+        train_s += seconds;
         progress.inc(1);
 
         if stats.is_diverged() {
@@ -331,25 +368,31 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
             )?),
             _ => None,
         };
-        if let Some(q) = &quality
-            && q.fid < best_fid
-        {
-            best_fid = q.fid;
-            checkpoint::save_best(&gan, batcher.cursor(), watch.perfect_d_streak, &run_dir)?;
-            progress.suspend(|| info!(step, fid = q.fid, "new best FID: checkpoints/best updated"));
+        let mut early = None;
+        if let Some(q) = &quality {
+            if q.fid < best_fid {
+                best_fid = q.fid;
+                evaluations_without_best = 0;
+                checkpoint::save_best(&gan, batcher.cursor(), watch.perfect_d_streak, &run_dir)?;
+                progress
+                    .suspend(|| info!(step, fid = q.fid, "new best FID: checkpoints/best updated"));
+            } else {
+                evaluations_without_best += 1;
+            }
+            early = early_stop(&config, q.fid, evaluations_without_best);
+            last_quality = Some(q.clone());
         }
+        let stop = stop || early.is_some();
         let log_now = (every.log > 0 && step.is_multiple_of(every.log))
             || warning.is_some()
             || stop
             || quality.is_some()
             || step == total_steps;
         if log_now && let Some(mut line) = acc.take(step) {
-            line.event = warning.clone();
+            line.event = early.clone().or_else(|| warning.clone());
             line.quality = quality;
-            progress.set_message(format!(
-                "D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}",
-                line.d_loss, line.g_loss, line.d_real, line.d_fake
-            ));
+            line.train_s = Some(train_s);
+            progress.set_message(progress_message(&line, last_quality.as_ref()));
             log.write(&line).map_err(|e| TrainError::RunDir {
                 path: log.path().to_path_buf(),
                 problem: e.to_string(),
@@ -368,15 +411,28 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
                     "progress"
                 );
             }
+            if let Some(board) = &mut board {
+                board.scalars(step as u64, &report::scalars(&line))?;
+                board.flush()?;
+            }
             last_line = Some(line);
         }
         if every.sample > 0 && step.is_multiple_of(every.sample) {
             let path = run_dir.join("samples").join(format!("step-{step:07}.png"));
-            sheet.save(&gan, &path)?;
+            let picture = sheet.save(&gan, &path)?;
+            if let Some(board) = &mut board {
+                board.image("samples", step as u64, &picture)?;
+                board.flush()?;
+            }
         }
         if (every.checkpoint > 0 && step.is_multiple_of(every.checkpoint)) || stop {
             let dir = checkpoint::save(&gan, batcher.cursor(), watch.perfect_d_streak, &run_dir)?;
             last_checkpoint = dir.display().to_string();
+        }
+        if let Some(reason) = early {
+            progress.suspend(|| info!(step, checkpoint = %last_checkpoint, "{reason}"));
+            stopped_early = Some(reason);
+            break;
         }
         if stop {
             interrupted = true;
@@ -388,11 +444,15 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
     }
     progress.finish_and_clear();
 
-    if !interrupted {
+    if !interrupted && stopped_early.is_none() {
         checkpoint::save(&gan, batcher.cursor(), watch.perfect_d_streak, &run_dir)?;
     }
-    sheet.save(&gan, &run_dir.join("samples").join("latest.png"))?;
-    save_loss_curve(&log_path, &run_dir.join("loss-curve.png"))?;
+    let latest = sheet.save(&gan, &run_dir.join("samples").join("latest.png"))?;
+    if let Some(board) = &mut board {
+        board.image("samples", gan.step as u64, &latest)?;
+        board.flush()?;
+    }
+    save_report(&log_path, &latest, &run_dir.join("report.png"))?;
 
     let elapsed = session_start.elapsed().as_secs_f64();
     let steps_done = gan.step - first_step;
@@ -401,6 +461,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
         steps: gan.step,
         last: last_line,
         interrupted,
+        stopped_early,
         steps_per_s: if elapsed > 0.0 {
             steps_done as f64 / elapsed
         } else {
@@ -421,6 +482,7 @@ fn unreachable_line(step: usize) -> MetricsLine {
         acc_real: f32::NAN,
         acc_fake: f32::NAN,
         step_ms: f32::NAN,
+        train_s: None,
         quality: None,
         event: None,
     }
@@ -469,6 +531,16 @@ fn evaluate_quality(
     })
 }
 
+/// The training seconds logged last at or before `step`.
+fn last_logged_train_s(metrics: &Path, step: usize) -> Option<f64> {
+    crate::metrics::read(metrics)
+        .ok()?
+        .iter()
+        .filter(|l| l.step <= step)
+        .filter_map(|l| l.train_s)
+        .next_back()
+}
+
 /// The lowest FID logged up to `step` (to keep "best" meaningful across a resume).
 fn best_logged_fid(metrics: &Path, step: usize) -> Option<f64> {
     crate::metrics::read(metrics)
@@ -479,29 +551,56 @@ fn best_logged_fid(metrics: &Path, step: usize) -> Option<f64> {
         .min_by(f64::total_cmp)
 }
 
-/// Draws D's and G's losses from a `metrics.jsonl` into a PNG.
-pub fn save_loss_curve(metrics: &Path, out: &Path) -> Result<(), TrainError> {
+/// Draws the run report (losses, D's outputs and accuracy, FID; `samples` beside them)
+/// from a `metrics.jsonl` into a PNG.
+pub fn save_report(metrics: &Path, samples: &RgbImage, out: &Path) -> Result<(), TrainError> {
     let lines = crate::metrics::read(metrics).map_err(|e| TrainError::RunDir {
         path: metrics.to_path_buf(),
         problem: e.to_string(),
     })?;
-    let d: Vec<(f32, f32)> = lines.iter().map(|l| (l.step as f32, l.d_loss)).collect();
-    let g: Vec<(f32, f32)> = lines.iter().map(|l| (l.step as f32, l.g_loss)).collect();
-    let picture = render::line_chart(
-        "GAN losses",
-        &[
-            Series {
-                name: "D loss",
-                color: Rgb888::new(200, 40, 40),
-                points: &d,
-            },
-            Series {
-                name: "G loss",
-                color: Rgb888::new(40, 80, 200),
-                points: &g,
-            },
-        ],
-    );
-    render::save_png(&picture, out)?;
+    render::save_png(&report::figure::report(&lines, Some(samples)), out)?;
     Ok(())
+}
+
+/// The progress bar's message: the latest losses and D's outputs, and the latest
+/// quality figures once the run has been evaluated.
+fn progress_message(line: &MetricsLine, quality: Option<&QualityLine>) -> String {
+    let mut message = format!(
+        "D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}",
+        line.d_loss, line.g_loss, line.d_real, line.d_fake
+    );
+    if let Some(q) = quality {
+        message.push_str(&format!(" | FID {:.1}", q.fid));
+        if let Some(acc) = q.conditional_accuracy {
+            message.push_str(&format!(" class {:.1}%", 100.0 * acc));
+        }
+    }
+    message
+}
+
+/// Why the run should stop now, after an evaluation that scored `fid` with
+/// `evaluations_without_best` evaluations since the best one.
+fn early_stop(config: &TrainConfig, fid: f64, evaluations_without_best: usize) -> Option<String> {
+    if let Some(target) = config.eval.until_fid
+        && fid <= target
+    {
+        return Some(format!(
+            "stopped early: FID {fid:.2} reached --until-fid {target}"
+        ));
+    }
+    match config.eval.patience {
+        Some(patience) if evaluations_without_best >= patience => Some(format!(
+            "stopped early: no better FID in the last {patience} evaluations (--patience)"
+        )),
+        _ => None,
+    }
+}
+
+/// `models/classifier-<data set folder name>.bpk` under `root` (the working directory
+/// for `trainer train`), when it exists: the evaluation classifiers Gantry ships are named
+/// so.
+pub fn shipped_classifier(root: &Path, dataset: &Path) -> Option<PathBuf> {
+    let name = dataset.file_name()?.to_str()?;
+    let path = root.join("models").join(format!("classifier-{name}.bpk"));
+    path.is_file().then_some(path)
 }

@@ -187,7 +187,7 @@ fn short_mlp_run_on_mnist_learns() {
     for file in [
         "config.json",
         "classes.json",
-        "loss-curve.png",
+        "report.png",
         "samples/latest.png",
         "samples/step-0000100.png",
     ] {
@@ -412,4 +412,204 @@ fn quality_is_logged_during_training_and_the_best_checkpoint_kept() {
     )
     .unwrap();
     assert_eq!(state["step"], best_step);
+}
+
+/// The shipped evaluation classifier for MNIST-10k.
+fn shipped_classifier() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/classifier-mnist-10k.bpk")
+}
+
+#[test]
+fn until_fid_stops_the_run_at_the_first_good_enough_evaluation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config(ModelKind::Mlp, true);
+    config.out_dir = Some(dir.path().join("run"));
+    config.steps = 200;
+    config.eval.classifier = Some(shipped_classifier());
+    config.eval.every = 10;
+    config.eval.samples = 60;
+    config.eval.until_fid = Some(1e9); // any FID is good enough
+    let summary = run::train(config, &RunOptions::default()).unwrap();
+    assert_eq!(summary.steps, 10, "stopped at the first evaluation");
+    let reason = summary.stopped_early.expect("an early stop");
+    assert!(reason.contains("until-fid"), "{reason}");
+    assert!(!summary.interrupted);
+    // The stop is logged and the step's checkpoint is kept, so the run can go on.
+    let lines = metrics::read(&summary.run_dir.join("metrics.jsonl")).unwrap();
+    let last = lines.last().unwrap();
+    assert_eq!(last.step, 10);
+    assert!(
+        last.event
+            .as_deref()
+            .is_some_and(|e| e.contains("until-fid"))
+    );
+    assert!(
+        trainer::checkpoint::latest(&summary.run_dir)
+            .unwrap()
+            .ends_with("step-0000010")
+    );
+    assert!(summary.run_dir.join("report.png").is_file());
+}
+
+#[test]
+fn patience_stops_after_that_many_evaluations_without_a_better_fid() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config(ModelKind::Mlp, true);
+    config.out_dir = Some(dir.path().join("run"));
+    config.steps = 300;
+    config.eval.classifier = Some(shipped_classifier());
+    config.eval.every = 10;
+    config.eval.samples = 60;
+    config.eval.patience = Some(2);
+    let summary = run::train(config, &RunOptions::default()).unwrap();
+    let lines = metrics::read(&summary.run_dir.join("metrics.jsonl")).unwrap();
+    let fids: Vec<f64> = lines
+        .iter()
+        .filter_map(|l| l.quality.as_ref().map(|q| q.fid))
+        .collect();
+    // How many evaluations in a row, up to each one, brought no new best.
+    let mut best = f64::INFINITY;
+    let mut without_best = Vec::new();
+    let mut streak = 0;
+    for &fid in &fids {
+        if fid < best {
+            best = fid;
+            streak = 0;
+        } else {
+            streak += 1;
+        }
+        without_best.push(streak);
+    }
+    match &summary.stopped_early {
+        Some(reason) => {
+            assert!(reason.contains("patience"), "{reason}");
+            assert_eq!(without_best.last(), Some(&2), "stopped at the second miss");
+            assert!(
+                without_best[..without_best.len() - 1]
+                    .iter()
+                    .all(|&s| s < 2)
+            );
+        }
+        None => {
+            assert_eq!(summary.steps, 300);
+            assert!(
+                without_best.iter().all(|&s| s < 2),
+                "{fids:?} never stopped"
+            );
+        }
+    }
+}
+
+#[test]
+fn tensorboard_events_hold_the_scalars_and_sample_grids() {
+    use trainer::report::tensorboard::{EventWhat, SummaryValueKind, decode_event, read_records};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config(ModelKind::Mlp, true);
+    config.out_dir = Some(dir.path().join("run"));
+    config.tensorboard = true;
+    config.eval.classifier = Some(shipped_classifier());
+    config.eval.every = 10;
+    config.eval.samples = 60;
+    let summary = run::train(config, &RunOptions::default()).unwrap();
+    let files: Vec<PathBuf> = std::fs::read_dir(&summary.run_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("tfevents"))
+        .collect();
+    assert_eq!(files.len(), 1, "one event file: {files:?}");
+    let mut scalars: Vec<(String, i64)> = Vec::new();
+    let mut images: Vec<(String, i64, i32, i32)> = Vec::new();
+    for record in read_records(&files[0]).unwrap() {
+        let event = decode_event(&record).unwrap();
+        if let Some(EventWhat::Summary(summary)) = event.what {
+            for value in summary.value {
+                match value.value {
+                    Some(SummaryValueKind::SimpleValue(_)) => scalars.push((value.tag, event.step)),
+                    Some(SummaryValueKind::Image(image)) => {
+                        images.push((value.tag, event.step, image.width, image.height))
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    let steps_of = |tag: &str| -> Vec<i64> {
+        scalars
+            .iter()
+            .filter(|(t, _)| t == tag)
+            .map(|(_, s)| *s)
+            .collect()
+    };
+    // small_config logs every 5 steps and samples every 10, over 20 steps.
+    assert_eq!(steps_of("loss/discriminator"), [5, 10, 15, 20]);
+    assert_eq!(steps_of("D/fake"), [5, 10, 15, 20]);
+    assert_eq!(steps_of("quality/fid"), [10, 20]);
+    assert_eq!(steps_of("quality/conditional_accuracy"), [10, 20]);
+    let sample_steps: Vec<i64> = images.iter().map(|(_, s, _, _)| *s).collect();
+    assert_eq!(sample_steps, [10, 20, 20], "two grids and the final one");
+    assert!(
+        images
+            .iter()
+            .all(|(tag, _, w, h)| tag == "samples" && *w > 280 && *h > 280)
+    );
+
+    // The real reader, TensorBoard's own, where Python has it (CI installs it).
+    let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/check_tensorboard.py");
+    let output = std::process::Command::new("python3")
+        .arg(&checker)
+        .arg(&summary.run_dir)
+        .args([
+            "--scalar",
+            "loss/discriminator",
+            "--scalar",
+            "accuracy/real",
+        ])
+        .args(["--steps", "5,10,15,20", "--image", "samples"])
+        .output()
+        .expect("running python3");
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    match output.status.code() {
+        Some(0) => {}
+        Some(3) if std::env::var("CI").is_err() => {
+            eprintln!("TensorBoard reader check not run (pip install tensorboard): {text}")
+        }
+        _ => panic!("TensorBoard's reader rejects the run: {text}"),
+    }
+}
+
+#[test]
+fn the_shipped_classifier_of_a_data_set_is_found_by_its_folder_name() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    assert_eq!(
+        run::shipped_classifier(&root, Path::new("data/mnist-10k")),
+        Some(root.join("models/classifier-mnist-10k.bpk"))
+    );
+    assert_eq!(
+        run::shipped_classifier(&root, Path::new("/elsewhere/fashion-mnist")),
+        Some(root.join("models/classifier-fashion-mnist.bpk"))
+    );
+    assert_eq!(run::shipped_classifier(&root, Path::new("my-photos")), None);
+}
+
+#[test]
+fn the_default_run_is_a_conditional_dcgan_that_evaluates_itself() {
+    let config = TrainConfig::default_run().unwrap();
+    assert!(
+        config.conditional,
+        "users come for labelled data: G must take a class"
+    );
+    assert_eq!(config.model.kind, ModelKind::Dcgan);
+    assert!(config.eval.auto && config.eval.every > 0);
+    config.validate().unwrap();
+    // The book's chapter-3 settings stay one file away, and are what absent fields take.
+    let book = TrainConfig::from_toml_file(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/book-ch3.toml"),
+    )
+    .unwrap();
+    let mut expected = TrainConfig::default();
+    expected.eval.classifier = book.eval.classifier.clone();
+    assert_eq!(book, expected);
+    assert_eq!(book.model.kind, ModelKind::Mlp);
+    assert!(!book.conditional);
 }
