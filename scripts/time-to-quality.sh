@@ -23,9 +23,8 @@ candidates=(
   "book-ch3|--config trainer/configs/book-ch3.toml --steps 20000"
   "mlp-cond|--config trainer/configs/book-ch3.toml --conditional --steps 20000"
   "conditional-dcgan|--config trainer/configs/conditional-dcgan.toml --steps 4000"
-  "default|--steps 3000"
-  "default-bs32|--batch-size 32 --steps 6000"
-  "default-lr4e-4|--lr-g 4e-4 --lr-d 4e-4 --steps 3000"
+  "default|--steps 4800"
+  "default-lr4e-4|--lr-g 4e-4 --lr-d 4e-4 --steps 4800"
 )
 if [ $# -gt 0 ]; then
   wanted=" $* "
