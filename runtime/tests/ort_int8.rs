@@ -55,8 +55,8 @@ fn quantized_models_load_and_run_in_ort() {
                 .unwrap();
             let engine = PixelError::between(&tract, &got);
             eprintln!(
-                "{name} {form}: ort vs f32 max {:.4} p99 {:.4} mean {:.5}; ort vs tract (same file) max {:.4} mean {:.6}",
-                error.max, error.p99, error.mean, engine.max, engine.mean
+                "{name} {form}: ort vs f32 max {:.4} p99 {:.4} mean {:.5}; ort vs tract (same file) max {:.4} p99 {:.4} mean {:.6}",
+                error.max, error.p99, error.mean, engine.max, engine.p99, engine.mean
             );
             let bound = if form == Form::WeightOnly {
                 WEIGHT_ONLY_ERROR
@@ -69,8 +69,21 @@ fn quantized_models_load_and_run_in_ort() {
             // for weight-only files: ONNX Runtime rewrites DequantizeLinear + Gemm into its
             // 8-bit `MatMulNBits` kernel (seen in its optimized-model dump, ORT 1.32), which does
             // not compute in f32.
+            // How far apart they are depends on the CPU: ONNX Runtime picks its int8 kernels
+            // by instruction set. The integer and qlinear files match tract exactly here; the
+            // qdq file, which ORT fuses into its own quantized kernels, differed on an AVX2-only
+            // AMD EPYC (2026-12-01) by 3.5 gray levels at the 99th percentile (mean 1.2e-3)
+            // (within a 1e-3 mean on the machine this test was written on). Correctness
+            // against f32 is bounded above.
+            let (p99, mean) = match form {
+                Form::Qdq => (6.0 / 127.5, 0.002),
+                _ => (1.0 / 127.5, 0.001),
+            };
             if form != Form::WeightOnly {
-                assert!(engine.mean <= 0.001, "{name} {form}: {}", engine.mean);
+                assert!(
+                    engine.p99 <= p99 && engine.mean <= mean,
+                    "{name} {form}: ort vs tract {engine:?}"
+                );
             }
         }
     }
