@@ -283,8 +283,13 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
     };
     let sheet = SampleSheet::new(&config, gan.classes());
     let evaluator = quality_evaluator(&config, &dataset)?;
-    let mut best_fid = resume_step
-        .and_then(|step| best_logged_fid(&log_path, step))
+    // A resumed run's past: its best FID keeps "best" meaningful, its training seconds
+    // continue the time-to-quality clock.
+    let logged = resume_step.map_or_else(Vec::new, |step| logged_up_to(&log_path, step));
+    let mut best_fid = logged
+        .iter()
+        .filter_map(|l| l.quality.as_ref().map(|q| q.fid))
+        .min_by(f64::total_cmp)
         .unwrap_or(f64::INFINITY);
 
     info!(
@@ -320,9 +325,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
     let mut evaluations_without_best = 0;
     let mut last_quality: Option<QualityLine> = None;
     // Training seconds of earlier sessions of a resumed run, then of this one.
-    let mut train_s = resume_step
-        .and_then(|step| last_logged_train_s(&log_path, step))
-        .unwrap_or(0.0);
+    let mut train_s = logged.iter().rev().find_map(|l| l.train_s).unwrap_or(0.0);
     let every = config.every;
 
     while gan.step < total_steps {
@@ -531,24 +534,12 @@ fn evaluate_quality(
     })
 }
 
-/// The training seconds logged last at or before `step`.
-fn last_logged_train_s(metrics: &Path, step: usize) -> Option<f64> {
-    crate::metrics::read(metrics)
-        .ok()?
-        .iter()
-        .filter(|l| l.step <= step)
-        .filter_map(|l| l.train_s)
-        .next_back()
-}
-
-/// The lowest FID logged up to `step` (to keep "best" meaningful across a resume).
-fn best_logged_fid(metrics: &Path, step: usize) -> Option<f64> {
-    crate::metrics::read(metrics)
-        .ok()?
-        .iter()
-        .filter(|l| l.step <= step)
-        .filter_map(|l| l.quality.as_ref().map(|q| q.fid))
-        .min_by(f64::total_cmp)
+/// The metrics lines logged up to `step` (a resumed run's past; empty for a new run or
+/// an unreadable log).
+fn logged_up_to(metrics: &Path, step: usize) -> Vec<MetricsLine> {
+    let mut lines = crate::metrics::read(metrics).unwrap_or_default();
+    lines.retain(|l| l.step <= step);
+    lines
 }
 
 /// Draws the run report (losses, D's outputs and accuracy, FID; `samples` beside them)

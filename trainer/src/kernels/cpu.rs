@@ -557,15 +557,22 @@ pub fn channel_moments(x: &[f32], shape: ChannelShape) -> Vec<f32> {
     means.into_iter().chain(variances).collect()
 }
 
-/// Per-channel `scale` and `shift` with batch_norm(x) = x·scale + shift.
-fn affine(gamma: &[f32], beta: &[f32], moments: &[f32], epsilon: f64) -> (Vec<f32>, Vec<f32>) {
-    let channels = gamma.len();
-    let (means, variances) = moments.split_at(channels);
-    let inv_std: Vec<f32> = variances
+/// Per-channel 1 / √(variance + ε) of `moments` (means, then variances).
+fn inv_std(moments: &[f32], channels: usize, epsilon: f64) -> Vec<f32> {
+    moments[channels..]
         .iter()
         .map(|&v| (1.0 / (f64::from(v) + epsilon).sqrt()) as f32)
+        .collect()
+}
+
+/// Per-channel `scale` and `shift` with batch_norm(x) = x·scale + shift.
+fn affine(gamma: &[f32], beta: &[f32], moments: &[f32], epsilon: f64) -> (Vec<f32>, Vec<f32>) {
+    let means = &moments[..gamma.len()];
+    let scale: Vec<f32> = gamma
+        .iter()
+        .zip(inv_std(moments, gamma.len(), epsilon))
+        .map(|(g, s)| g * s)
         .collect();
-    let scale: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
     let shift = beta
         .iter()
         .zip(means.iter().zip(&scale))
@@ -634,11 +641,8 @@ pub fn batch_norm_leaky_relu_backward(
 ) -> BatchNormGrads {
     let (scale, shift) = affine(gamma, beta, moments, epsilon);
     let channels = shape.channels;
-    let (means, variances) = moments.split_at(channels);
-    let inv_std: Vec<f32> = variances
-        .iter()
-        .map(|&v| (1.0 / (f64::from(v) + epsilon).sqrt()) as f32)
-        .collect();
+    let means = &moments[..channels];
+    let inv_std = inv_std(moments, channels, epsilon);
     // dz = dy · leaky_relu'(z) with z = x·scale + shift, selected without a branch.
     #[inline(always)]
     fn dz(dy: f32, v: f32, scale: f32, shift: f32, slope: f32) -> f32 {
