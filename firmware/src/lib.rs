@@ -40,6 +40,8 @@
 extern crate std;
 
 pub mod blob;
+#[cfg(feature = "std")]
+pub mod fuzzing;
 pub mod infer;
 pub mod kernels;
 pub mod noise;

@@ -2,18 +2,23 @@
 //! noise generator's state and the batch cursor — all a resumed run needs to continue
 //! exactly where an uninterrupted one would be.
 //!
-//! A checkpoint is a folder written under a temporary name and renamed into place,
-//! then `latest` is replaced the same way, so a crash or Ctrl-C mid-write never
-//! leaves a half-written checkpoint where a resume would read it.
+//! A checkpoint is a folder whose files are written and synced under a temporary name,
+//! then renamed into place; `latest` is then replaced atomically. A crash or `kill -9` at
+//! any moment leaves every checkpoint folder either complete or absent, and a resume
+//! that finds `latest` missing, dangling or unreadable falls back to the newest complete
+//! checkpoint before it.
 
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
+use burn::optim::ModuleOptimizer;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
+use tracing::warn;
 
 use crate::data::BatchCursor;
+use crate::fsutil;
 use crate::noise::NoiseSource;
 use crate::training::Gan;
 
@@ -36,12 +41,12 @@ pub const BEST: &str = "best";
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     /// A file operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file or folder.
         path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
+        /// The operating system's error (in the message, so not also a `source`).
+        cause: std::io::Error,
     },
     /// A file is not what the checkpoint needs.
     #[error("{path}: {problem}")]
@@ -52,6 +57,9 @@ pub enum CheckpointError {
         problem: String,
     },
 }
+
+/// The files of one checkpoint in memory: file name and content.
+pub type CheckpointFiles = Vec<(&'static str, Vec<u8>)>;
 
 /// The non-tensor part of a checkpoint.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -69,22 +77,15 @@ pub struct TrainingState {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
-    move |source| CheckpointError::Io {
+    move |cause| CheckpointError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` atomically and durably (temporary file, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let tmp = path.with_extension(format!(
-        "{}tmp",
-        path.extension()
-            .map(|e| format!("{}.", e.to_string_lossy()))
-            .unwrap_or_default()
-    ));
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    fsutil::write_atomic(path, bytes).map_err(io(path))
 }
 
 /// Folder of the checkpoints of a run.
@@ -92,7 +93,21 @@ pub fn checkpoints_dir(run_dir: &Path) -> PathBuf {
     run_dir.join("checkpoints")
 }
 
-fn record_bytes<M: Module>(module: &M, path: &Path) -> Result<Vec<u8>, CheckpointError> {
+/// The folder name of the checkpoint after `step` steps.
+pub fn step_name(step: usize) -> String {
+    format!("step-{step:07}")
+}
+
+/// The step of a checkpoint folder named by [`step_name`] (any number of digits).
+pub fn parse_step_name(name: &str) -> Option<usize> {
+    let digits = name.strip_prefix("step-")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn record_bytes<M: Module>(module: &M, file: &str) -> Result<Vec<u8>, CheckpointError> {
     // Batch norm keeps its newest running statistics pending until the next forward;
     // `valid` folds them into the shared state, so the record holds what a resumed
     // run's next forward would see.
@@ -103,9 +118,52 @@ fn record_bytes<M: Module>(module: &M, path: &Path) -> Result<Vec<u8>, Checkpoin
         .into_bytes()
         .map(|b| b.to_vec())
         .map_err(|e| CheckpointError::Invalid {
-            path: path.to_path_buf(),
+            path: PathBuf::from(file),
             problem: format!("cannot serialise: {e}"),
         })
+}
+
+/// The files of a checkpoint of `gan` at its current step, in memory: what
+/// [`save`] writes and [`decode`] reads.
+pub fn encode(
+    gan: &Gan,
+    cursor: BatchCursor,
+    perfect_d_streak: usize,
+) -> Result<CheckpointFiles, CheckpointError> {
+    let mut files = vec![
+        (GENERATOR, record_bytes(&gan.generator, GENERATOR)?),
+        (
+            DISCRIMINATOR,
+            record_bytes(&gan.discriminator, DISCRIMINATOR)?,
+        ),
+    ];
+    for (file, optim) in [
+        (GENERATOR_OPTIM, &gan.generator_optim),
+        (DISCRIMINATOR_OPTIM, &gan.discriminator_optim),
+    ] {
+        let bytes = optim.into_bytes().map_err(|e| CheckpointError::Invalid {
+            path: PathBuf::from(file),
+            problem: format!("cannot serialise optimizer state: {e}"),
+        })?;
+        files.push((file, bytes.to_vec()));
+    }
+    if let Some(ema) = &gan.ema {
+        files.push((EMA, record_bytes(ema, EMA)?));
+    }
+    let state = TrainingState {
+        format_version: FORMAT_VERSION,
+        step: gan.step,
+        noise: gan.noise.clone(),
+        cursor,
+        perfect_d_streak,
+    };
+    let json = serde_json::to_vec_pretty(&state).map_err(|e| CheckpointError::Invalid {
+        path: PathBuf::from(STATE),
+        problem: e.to_string(),
+    })?;
+    // state.json last: a folder is recognised as a checkpoint by it.
+    files.push((STATE, json));
+    Ok(files)
 }
 
 /// Saves `gan` at its current step into `run_dir/checkpoints/step-NNNNNNN` and points
@@ -117,8 +175,14 @@ pub fn save(
     run_dir: &Path,
 ) -> Result<PathBuf, CheckpointError> {
     let dir = checkpoints_dir(run_dir);
-    let name = format!("step-{:07}", gan.step);
-    let final_dir = write_folder(gan, cursor, perfect_d_streak, &dir, &name)?;
+    let name = step_name(gan.step);
+    let final_dir = write_folder(
+        &encode(gan, cursor, perfect_d_streak)?,
+        &dir,
+        &name,
+        gan.step,
+    )?;
+    crate::pause_point("checkpoint-latest", gan.step);
     write_atomic(&dir.join(LATEST), name.as_bytes())?;
     prune(&dir, KEEP)?;
     Ok(final_dir)
@@ -133,90 +197,88 @@ pub fn save_best(
     run_dir: &Path,
 ) -> Result<PathBuf, CheckpointError> {
     write_folder(
-        gan,
-        cursor,
-        perfect_d_streak,
+        &encode(gan, cursor, perfect_d_streak)?,
         &checkpoints_dir(run_dir),
         BEST,
+        gan.step,
     )
 }
 
-/// Writes one checkpoint folder `dir/name` through a temporary folder and a rename.
+/// Writes one checkpoint folder `dir/name`: files written and synced in `.name.tmp`,
+/// then renamed into place. An existing `dir/name` is moved aside to `.name.old` first
+/// and removed only once the new folder is in place.
 fn write_folder(
-    gan: &Gan,
-    cursor: BatchCursor,
-    perfect_d_streak: usize,
+    files: &[(&'static str, Vec<u8>)],
     dir: &Path,
     name: &str,
+    step: usize,
 ) -> Result<PathBuf, CheckpointError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let final_dir = dir.join(name);
     let tmp_dir = dir.join(format!(".{name}.tmp"));
-    if tmp_dir.exists() {
-        std::fs::remove_dir_all(&tmp_dir).map_err(io(&tmp_dir))?;
+    let old_dir = dir.join(format!(".{name}.old"));
+    for stale in [&tmp_dir, &old_dir] {
+        if stale.exists() {
+            std::fs::remove_dir_all(stale).map_err(io(stale))?;
+        }
     }
     std::fs::create_dir_all(&tmp_dir).map_err(io(&tmp_dir))?;
-
-    let write = |file: &str, bytes: Vec<u8>| {
+    for (i, (file, bytes)) in files.iter().enumerate() {
+        if i == 1 {
+            crate::pause_point("checkpoint-files", step);
+        }
         let path = tmp_dir.join(file);
-        std::fs::write(&path, bytes).map_err(io(&path))
-    };
-    write(
-        GENERATOR,
-        record_bytes(&gan.generator, &tmp_dir.join(GENERATOR))?,
-    )?;
-    write(
-        DISCRIMINATOR,
-        record_bytes(&gan.discriminator, &tmp_dir.join(DISCRIMINATOR))?,
-    )?;
-    for (file, optim) in [
-        (GENERATOR_OPTIM, &gan.generator_optim),
-        (DISCRIMINATOR_OPTIM, &gan.discriminator_optim),
-    ] {
-        let bytes = optim.into_bytes().map_err(|e| CheckpointError::Invalid {
-            path: tmp_dir.join(file),
-            problem: format!("cannot serialise optimizer state: {e}"),
-        })?;
-        write(file, bytes.to_vec())?;
+        fsutil::write_synced(&path, bytes).map_err(io(&path))?;
     }
-    if let Some(ema) = &gan.ema {
-        write(EMA, record_bytes(ema, &tmp_dir.join(EMA))?)?;
-    }
-    let state = TrainingState {
-        format_version: FORMAT_VERSION,
-        step: gan.step,
-        noise: gan.noise.clone(),
-        cursor,
-        perfect_d_streak,
-    };
-    let json = serde_json::to_vec_pretty(&state).map_err(|e| CheckpointError::Invalid {
-        path: tmp_dir.join(STATE),
-        problem: e.to_string(),
-    })?;
-    write(STATE, json)?;
+    fsutil::sync_dir(&tmp_dir).map_err(io(&tmp_dir))?;
 
     if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir).map_err(io(&final_dir))?;
+        std::fs::rename(&final_dir, &old_dir).map_err(io(&final_dir))?;
     }
     std::fs::rename(&tmp_dir, &final_dir).map_err(io(&final_dir))?;
+    fsutil::sync_dir(dir).map_err(io(dir))?;
+    if old_dir.exists() {
+        std::fs::remove_dir_all(&old_dir).map_err(io(&old_dir))?;
+    }
     Ok(final_dir)
 }
 
-/// Removes all but the newest `keep` checkpoints.
-fn prune(dir: &Path, keep: usize) -> Result<(), CheckpointError> {
-    let mut steps: Vec<PathBuf> = std::fs::read_dir(dir)
+/// The `step-*` checkpoint folders in `dir`, oldest first (by step number, not name).
+fn step_folders(dir: &Path) -> Result<Vec<(usize, PathBuf)>, CheckpointError> {
+    let mut steps: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
         .map_err(io(dir))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_dir()
-                && p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let step = parse_step_name(e.file_name().to_str()?)?;
+            e.path().is_dir().then(|| (step, e.path()))
         })
         .collect();
     steps.sort();
+    Ok(steps)
+}
+
+/// Removes all but the newest `keep` checkpoints, and temporary folders that a crash
+/// left behind.
+fn prune(dir: &Path, keep: usize) -> Result<(), CheckpointError> {
+    let steps = step_folders(dir)?;
     let excess = steps.len().saturating_sub(keep);
-    for old in &steps[..excess] {
+    for (_, old) in &steps[..excess] {
         std::fs::remove_dir_all(old).map_err(io(old))?;
+    }
+    for leftover in std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok())
+    {
+        let name = leftover.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && (name.ends_with(".tmp") || name.ends_with(".old")) {
+            let path = leftover.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).map_err(io(&path))?;
+            } else {
+                std::fs::remove_file(&path).map_err(io(&path))?;
+            }
+        }
     }
     Ok(())
 }
@@ -225,74 +287,210 @@ fn prune(dir: &Path, keep: usize) -> Result<(), CheckpointError> {
 pub fn latest(run_dir: &Path) -> Result<PathBuf, CheckpointError> {
     let dir = checkpoints_dir(run_dir);
     let pointer = dir.join(LATEST);
-    let name = std::fs::read_to_string(&pointer).map_err(io(&pointer))?;
+    let name = fsutil::read_text(&pointer).map_err(io(&pointer))?;
     let path = dir.join(name.trim());
-    if !path.is_dir() {
+    if parse_step_name(name.trim()).is_none() || !path.is_dir() {
         return Err(CheckpointError::Invalid {
             path: pointer,
-            problem: format!("points at {}, which does not exist", path.display()),
+            problem: format!(
+                "points at {}, which is not a checkpoint folder",
+                path.display()
+            ),
         });
     }
     Ok(path)
 }
 
-fn read_record(path: &Path) -> Result<ModuleRecord, CheckpointError> {
-    let bytes = std::fs::read(path).map_err(io(path))?;
-    ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| CheckpointError::Invalid {
-        path: path.to_path_buf(),
-        problem: format!("not a readable burnpack record: {e}"),
-    })
+/// The checkpoints a resume may start from, best first: the one `latest` names, then
+/// every `step-*` folder from the newest down (the fallback when `latest` is missing,
+/// dangling or unreadable after a crash).
+pub fn resume_candidates(run_dir: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
+    let dir = checkpoints_dir(run_dir);
+    if !dir.is_dir() {
+        return Err(CheckpointError::Invalid {
+            path: dir,
+            problem: "no checkpoints folder: this is not a run folder, or the run saved no checkpoint yet".into(),
+        });
+    }
+    let mut candidates = Vec::new();
+    match latest(run_dir) {
+        Ok(path) => candidates.push(path),
+        Err(e) => warn!("{e}; looking for the newest complete checkpoint instead"),
+    }
+    for (_, path) in step_folders(&dir)?.into_iter().rev() {
+        if !candidates.contains(&path) {
+            candidates.push(path);
+        }
+    }
+    if candidates.is_empty() {
+        return Err(CheckpointError::Invalid {
+            path: dir,
+            problem: "holds no checkpoint to resume from".into(),
+        });
+    }
+    Ok(candidates)
 }
 
-fn load_module<M: Module>(module: M, path: &Path) -> Result<M, CheckpointError> {
+/// Loads the newest loadable checkpoint of `run_dir` into `gan` (see
+/// [`resume_candidates`]); returns its folder and state. Each unreadable candidate is
+/// reported with a warning before the next is tried.
+pub fn load_latest(
+    gan: &mut Gan,
+    run_dir: &Path,
+) -> Result<(PathBuf, TrainingState), CheckpointError> {
+    let mut first_error = None;
+    for dir in resume_candidates(run_dir)? {
+        match load(gan, &dir) {
+            Ok(state) => return Ok((dir, state)),
+            Err(e) => {
+                warn!("cannot resume from {}: {e}", dir.display());
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| CheckpointError::Invalid {
+        path: checkpoints_dir(run_dir),
+        problem: "holds no checkpoint to resume from".into(),
+    }))
+}
+
+/// Moves the checkpoints at `from_step` and later aside (renamed `diverged-step-*`, kept
+/// for inspection) and points `latest` at the newest one before them. Returns that
+/// checkpoint, if any. Called when step `from_step + 1` produced a non-finite loss: the
+/// weights saved at `from_step` are the ones that diverged.
+pub fn set_aside_from(
+    run_dir: &Path,
+    from_step: usize,
+) -> Result<Option<PathBuf>, CheckpointError> {
+    let dir = checkpoints_dir(run_dir);
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let mut good = None;
+    for (step, path) in step_folders(&dir)? {
+        if step >= from_step {
+            let aside = dir.join(format!("diverged-{}", step_name(step)));
+            if aside.exists() {
+                std::fs::remove_dir_all(&aside).map_err(io(&aside))?;
+            }
+            std::fs::rename(&path, &aside).map_err(io(&path))?;
+        } else {
+            good = Some((step, path));
+        }
+    }
+    match good {
+        Some((step, path)) => {
+            write_atomic(&dir.join(LATEST), step_name(step).as_bytes())?;
+            Ok(Some(path))
+        }
+        None => {
+            let pointer = dir.join(LATEST);
+            if pointer.exists() {
+                std::fs::remove_file(&pointer).map_err(io(&pointer))?;
+            }
+            Ok(None)
+        }
+    }
+}
+
+fn read_file(dir: &Path, file: &str, max: u64) -> Result<Vec<u8>, CheckpointError> {
+    let path = dir.join(file);
+    fsutil::read_regular(&path, max).map_err(io(&path))
+}
+
+fn decode_module<M: Module>(module: M, path: &Path, bytes: Vec<u8>) -> Result<M, CheckpointError> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| {
+        CheckpointError::Invalid {
+            path: path.to_path_buf(),
+            problem: format!("not a readable burnpack record: {e}"),
+        }
+    })?;
     module
-        .try_load_record(read_record(path)?)
+        .try_load_record(record)
         .map_err(|e| CheckpointError::Invalid {
             path: path.to_path_buf(),
             problem: format!("does not fit this run's model: {e}"),
         })
 }
 
-/// Loads the checkpoint in `dir` into `gan` (built from the run's config) and returns
-/// the saved non-tensor state.
-pub fn load(gan: &mut Gan, dir: &Path) -> Result<TrainingState, CheckpointError> {
-    let state_path = dir.join(STATE);
-    let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
+/// Parses a checkpoint's `state.json` (`path` is named in errors).
+pub fn parse_state(path: &Path, bytes: &[u8]) -> Result<TrainingState, CheckpointError> {
     let state: TrainingState =
-        serde_json::from_str(&text).map_err(|e| CheckpointError::Invalid {
-            path: state_path.clone(),
+        serde_json::from_slice(bytes).map_err(|e| CheckpointError::Invalid {
+            path: path.to_path_buf(),
             problem: e.to_string(),
         })?;
     if state.format_version != FORMAT_VERSION {
         return Err(CheckpointError::Invalid {
-            path: state_path,
+            path: path.to_path_buf(),
             problem: format!(
                 "checkpoint format {} is not the supported {FORMAT_VERSION}",
                 state.format_version
             ),
         });
     }
-    gan.generator = load_module(gan.generator.clone(), &dir.join(GENERATOR))?;
-    gan.discriminator = load_module(gan.discriminator.clone(), &dir.join(DISCRIMINATOR))?;
-    if let Some(ema) = gan.ema.take() {
-        gan.ema = Some(load_module(ema, &dir.join(EMA))?);
-    }
-    for (file, optim) in [
-        (GENERATOR_OPTIM, &mut gan.generator_optim),
-        (DISCRIMINATOR_OPTIM, &mut gan.discriminator_optim),
-    ] {
-        let path = dir.join(file);
-        let bytes = std::fs::read(&path).map_err(io(&path))?;
-        let loaded = optim
-            .clone()
-            .from_bytes(Bytes::from_bytes_vec(bytes))
-            .map_err(|e| CheckpointError::Invalid {
-                path: path.clone(),
-                problem: format!("not a readable optimizer state: {e}"),
-            })?;
-        *optim = loaded;
-    }
+    Ok(state)
+}
+
+/// Loads the checkpoint files that `read` returns by file name into `gan` (built from
+/// the run's config); `dir` names them in errors. Nothing in `gan` changes unless every
+/// file loads.
+pub fn decode(
+    gan: &mut Gan,
+    dir: &Path,
+    mut read: impl FnMut(&str, u64) -> Result<Vec<u8>, CheckpointError>,
+) -> Result<TrainingState, CheckpointError> {
+    let state = parse_state(&dir.join(STATE), &read(STATE, fsutil::MAX_TEXT_BYTES)?)?;
+    let max = fsutil::MAX_RECORD_BYTES;
+    let generator = decode_module(
+        gan.generator.clone(),
+        &dir.join(GENERATOR),
+        read(GENERATOR, max)?,
+    )?;
+    let discriminator = decode_module(
+        gan.discriminator.clone(),
+        &dir.join(DISCRIMINATOR),
+        read(DISCRIMINATOR, max)?,
+    )?;
+    let ema = match &gan.ema {
+        Some(ema) => Some(decode_module(ema.clone(), &dir.join(EMA), read(EMA, max)?)?),
+        None => None,
+    };
+    let generator_optim = decode_optim(&gan.generator_optim, dir, GENERATOR_OPTIM, &mut read)?;
+    let discriminator_optim = decode_optim(
+        &gan.discriminator_optim,
+        dir,
+        DISCRIMINATOR_OPTIM,
+        &mut read,
+    )?;
+    gan.generator = generator;
+    gan.discriminator = discriminator;
+    gan.ema = ema;
+    gan.generator_optim = generator_optim;
+    gan.discriminator_optim = discriminator_optim;
     gan.step = state.step;
     gan.noise = state.noise.clone();
     Ok(state)
+}
+
+fn decode_optim(
+    optim: &ModuleOptimizer,
+    dir: &Path,
+    file: &str,
+    read: &mut impl FnMut(&str, u64) -> Result<Vec<u8>, CheckpointError>,
+) -> Result<ModuleOptimizer, CheckpointError> {
+    let bytes = read(file, fsutil::MAX_RECORD_BYTES)?;
+    optim
+        .clone()
+        .from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| CheckpointError::Invalid {
+            path: dir.join(file),
+            problem: format!("not a readable optimizer state: {e}"),
+        })
+}
+
+/// Loads the checkpoint in `dir` into `gan` (built from the run's config) and returns
+/// the saved non-tensor state. Nothing in `gan` changes unless every file loads.
+pub fn load(gan: &mut Gan, dir: &Path) -> Result<TrainingState, CheckpointError> {
+    decode(gan, dir, |file, max| read_file(dir, file, max))
 }

@@ -13,12 +13,12 @@ use crate::model::ModelConfig;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config {path}: {source}")]
+    #[error("cannot read config {path}: {cause}")]
     Io {
         /// The config file.
         path: PathBuf,
         /// The operating system's error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not valid TOML for a run config.
     #[error("config {path} is not a valid run config: {message}")]
@@ -180,6 +180,24 @@ pub struct TrainConfig {
     pub divergence_patience: usize,
     /// Also write TensorBoard event files (scalars and sample grids) into the run folder.
     pub tensorboard: bool,
+    /// The learning rates' history when a resume changed them (`--resume RUN --lr-g …`):
+    /// one segment per setting in the order they were set, the first from step 0; a later
+    /// segment overrides an earlier one from its `from_step` on. Empty for a run that kept
+    /// its rates.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<Segment>,
+}
+
+/// Learning rates in force from a step on (see [`TrainConfig::segments`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segment {
+    /// The first step trained with these rates is `from_step + 1`.
+    pub from_step: usize,
+    /// G's learning rate.
+    pub generator_learning_rate: f64,
+    /// D's learning rate.
+    pub discriminator_learning_rate: f64,
 }
 
 impl Default for TrainConfig {
@@ -211,9 +229,17 @@ impl Default for TrainConfig {
             eval: EvalSettings::default(),
             divergence_patience: 2_000,
             tensorboard: false,
+            segments: Vec::new(),
         }
     }
 }
+
+/// The longest noise vector accepted.
+pub const MAX_Z_DIM: usize = 65_536;
+/// The largest mini-batch accepted.
+pub const MAX_BATCH_SIZE: usize = 65_536;
+/// The most generated images one evaluation may ask for.
+pub const MAX_EVAL_SAMPLES: usize = 1_000_000;
 
 /// The recipe `trainer train` uses without `--config` (trainer/configs/default.toml).
 pub const DEFAULT_RUN: &str = include_str!("../configs/default.toml");
@@ -230,11 +256,17 @@ impl TrainConfig {
 
     /// Reads a TOML config; absent fields take their defaults.
     pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = crate::fsutil::read_text(path).map_err(|cause| ConfigError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        Self::from_toml_str(&text, path)
+    }
+
+    /// Parses a TOML config read from `path` (named in errors); absent fields take
+    /// their defaults. Ranges are checked by [`TrainConfig::validate`].
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string(),
         })
@@ -242,14 +274,47 @@ impl TrainConfig {
 
     /// Reads the `config.json` a run folder holds.
     pub fn from_json_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = crate::fsutil::read_text(path).map_err(|cause| ConfigError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         serde_json::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string(),
         })
+    }
+
+    /// Changes the learning rates of a run resumed at `step` and records the change in
+    /// [`TrainConfig::segments`] (the first change also records the rates it replaces).
+    pub fn change_learning_rates(
+        &mut self,
+        step: usize,
+        generator: Option<f64>,
+        discriminator: Option<f64>,
+    ) {
+        let (g, d) = (
+            generator.unwrap_or(self.generator_adam.learning_rate),
+            discriminator.unwrap_or(self.discriminator_adam.learning_rate),
+        );
+        if g == self.generator_adam.learning_rate && d == self.discriminator_adam.learning_rate {
+            return;
+        }
+        if self.segments.is_empty() {
+            self.segments.push(Segment {
+                from_step: 0,
+                generator_learning_rate: self.generator_adam.learning_rate,
+                discriminator_learning_rate: self.discriminator_adam.learning_rate,
+            });
+        }
+        // Kept in order even when a later segment starts at the same step (a run resumed
+        // from an earlier checkpoint): the history shows what was tried.
+        self.segments.push(Segment {
+            from_step: step,
+            generator_learning_rate: g,
+            discriminator_learning_rate: d,
+        });
+        self.generator_adam.learning_rate = g;
+        self.discriminator_adam.learning_rate = d;
     }
 
     /// Checks ranges that would otherwise fail deep inside the loop.
@@ -258,8 +323,36 @@ impl TrainConfig {
         if self.z_dim == 0 {
             return invalid("z_dim must be at least 1".into());
         }
-        if self.batch_size == 0 {
-            return invalid("batch_size must be at least 1".into());
+        if self.z_dim > MAX_Z_DIM {
+            return invalid(format!(
+                "z_dim {} is above the supported {MAX_Z_DIM}",
+                self.z_dim
+            ));
+        }
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH_SIZE {
+            return invalid(format!(
+                "batch_size {} is not between 1 and {MAX_BATCH_SIZE}",
+                self.batch_size
+            ));
+        }
+        if self.max_examples == Some(0) {
+            return invalid(
+                "max_examples must be at least 1 (leave it out to use every example)".into(),
+            );
+        }
+        let side = crate::data::folder::MAX_IMAGE_SIDE as usize;
+        let ImageShape {
+            channels,
+            height,
+            width,
+        } = self.image;
+        if !matches!(channels, 1 | 3)
+            || !(1..=side).contains(&height)
+            || !(1..=side).contains(&width)
+        {
+            return invalid(format!(
+                "image {channels}x{height}x{width} (channels x height x width) needs 1 or 3 channels and sides from 1 to {side}"
+            ));
         }
         if self.steps == 0 && self.epochs.is_none_or(|e| e == 0) {
             return invalid("train for at least one step (steps or epochs)".into());
@@ -277,11 +370,26 @@ impl TrainConfig {
             ("discriminator_adam", &self.discriminator_adam),
         ] {
             if !(adam.learning_rate > 0.0 && adam.learning_rate.is_finite()) {
-                return invalid(format!("{name}.learning_rate must be positive"));
+                return invalid(format!(
+                    "{name}.learning_rate must be a positive finite number, got {}",
+                    adam.learning_rate
+                ));
             }
             if !(0.0..1.0).contains(&adam.beta1) || !(0.0..1.0).contains(&adam.beta2) {
                 return invalid(format!("{name} betas must be in [0, 1)"));
             }
+            if !(adam.epsilon > 0.0 && adam.epsilon.is_finite()) {
+                return invalid(format!(
+                    "{name}.epsilon must be a small positive number, got {}",
+                    adam.epsilon
+                ));
+            }
+        }
+        if self.eval.samples > MAX_EVAL_SAMPLES {
+            return invalid(format!(
+                "eval.samples {} is above the supported {MAX_EVAL_SAMPLES}",
+                self.eval.samples
+            ));
         }
         if self.eval.classifier.is_some() && self.eval.samples < 10 {
             return invalid(format!(

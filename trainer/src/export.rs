@@ -31,12 +31,12 @@ pub enum ExportError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     /// The ONNX graph could not be built or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Onnx {
         /// The output file.
         path: PathBuf,
         /// The writer's error.
-        source: runtime::spec::SpecError,
+        cause: runtime::spec::SpecError,
     },
 }
 
@@ -175,15 +175,11 @@ pub fn load_run_checkpoint(
 ) -> Result<(Gan, Vec<String>), ExportError> {
     // The config first: a folder without one is not a run, whatever else it holds.
     let config = TrainConfig::from_json_file(&run_dir.join("config.json"))?;
-    let checkpoint = match checkpoint {
-        Some(dir) => dir.to_path_buf(),
-        None => checkpoint::latest(run_dir)?,
-    };
     let classes_path = run_dir.join("classes.json");
-    let classes: Vec<String> = std::fs::read_to_string(&classes_path)
-        .map_err(|source| CheckpointError::Io {
+    let classes: Vec<String> = crate::fsutil::read_text(&classes_path)
+        .map_err(|cause| CheckpointError::Io {
             path: classes_path.clone(),
-            source,
+            cause,
         })
         .and_then(|text| {
             serde_json::from_str(&text).map_err(|e| CheckpointError::Invalid {
@@ -192,7 +188,15 @@ pub fn load_run_checkpoint(
             })
         })?;
     let mut gan = Gan::new(&config, classes.len(), config.image, &Device::flex());
-    checkpoint::load(&mut gan, &checkpoint)?;
+    match checkpoint {
+        Some(dir) => {
+            checkpoint::load(&mut gan, dir)?;
+        }
+        // The newest checkpoint that loads, as a resume would pick it.
+        None => {
+            checkpoint::load_latest(&mut gan, run_dir)?;
+        }
+    }
     Ok((gan, classes))
 }
 
@@ -237,9 +241,9 @@ pub fn export_checkpoint(
     let onnx = spec
         .fold_batch_norm()
         .and_then(|folded| folded.write_onnx(out).map(|_| folded));
-    onnx.map_err(|source| ExportError::Onnx {
+    onnx.map_err(|cause| ExportError::Onnx {
         path: out.to_path_buf(),
-        source,
+        cause,
     })?;
     Ok(spec)
 }

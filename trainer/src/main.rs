@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use trainer::config::{BackendKind, LossKind, TrainConfig};
 use trainer::model::ModelKind;
-use trainer::run::{self, RunOptions, TrainError};
+use trainer::run::{self, ResumeChanges, RunOptions, TrainError};
 
 /// Train GANs on the desktop and hand their generators to the edge.
 ///
@@ -133,22 +133,22 @@ struct ClassifierArgs {
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Passes over the training split.
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = count)]
     epochs: usize,
     /// Use at most this many training examples.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = count)]
     max_examples: Option<usize>,
     /// Examples per mini-batch.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = count)]
     batch_size: usize,
     /// Adam's learning rate.
-    #[arg(long, value_name = "LR", default_value_t = 1e-3)]
+    #[arg(long, value_name = "LR", default_value_t = 1e-3, value_parser = learning_rate)]
     lr: f64,
     /// Seed of the weights and the batch order.
     #[arg(long, default_value_t = 7)]
     seed: u64,
     /// Width of the penultimate layer (the dimension of the quality features).
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = count)]
     features: usize,
     /// Image shape for image-folder data sets, as C,H,W (IDX files carry their own).
     #[arg(long, value_name = "C,H,W", default_value = "1,28,28", value_parser = parse_shape)]
@@ -167,13 +167,13 @@ struct EvalArgs {
     #[arg(long, value_name = "FILE")]
     classifier: Option<PathBuf>,
     /// Generated images to evaluate.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = count)]
     samples: usize,
     /// Seed of the generated noise.
     #[arg(long, default_value_t = 2024)]
     seed: u64,
     /// Neighbourhood size of precision and recall.
-    #[arg(long, value_name = "K", default_value_t = 3)]
+    #[arg(long, value_name = "K", default_value_t = 3, value_parser = count)]
     k: usize,
     /// Also write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
@@ -193,24 +193,66 @@ struct AugmentArgs {
         long,
         value_name = "N,N,..",
         value_delimiter = ',',
-        default_value = "10,50,100"
+        default_value = "10,50,100",
+        value_parser = count
     )]
     per_class: Vec<usize>,
     /// Synthetic examples per class added to the real ones.
-    #[arg(long, value_name = "K", default_value_t = 100)]
+    #[arg(long, value_name = "K", default_value_t = 100, value_parser = count)]
     synthetic: usize,
     /// Repeats per subset size (fresh subset, weights and synthetic samples each).
-    #[arg(long, value_name = "R", default_value_t = 3)]
+    #[arg(long, value_name = "R", default_value_t = 3, value_parser = count)]
     repeats: usize,
     /// Base seed (repeat r uses SEED + r).
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Optimizer steps per trained classifier (the same with and without synthetic data).
-    #[arg(long, value_name = "N", default_value_t = 300)]
+    #[arg(long, value_name = "N", default_value_t = 300, value_parser = count)]
     steps: usize,
     /// Also write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+}
+
+/// Parses a count of at least 1.
+fn count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(e) => Err(format!("{text:?} is not a whole number: {e}")),
+    }
+}
+
+/// Parses a learning rate: a positive finite number.
+fn learning_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
+        Ok(x) => Err(format!("{x} is not a positive finite learning rate")),
+        Err(e) => Err(format!("{text:?} is not a number: {e}")),
+    }
+}
+
+/// Parses a decay or Adam beta: a number in [0, 1).
+fn unit_fraction(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(x) if (0.0..1.0).contains(&x) => Ok(x),
+        Ok(x) => Err(format!("{x} is not in [0, 1)")),
+        Err(e) => Err(format!("{text:?} is not a number: {e}")),
+    }
+}
+
+/// Parses an Adam beta: a number in [0, 1).
+fn beta(text: &str) -> Result<f32, String> {
+    unit_fraction(text).map(|x| x as f32)
+}
+
+/// Parses an FID target: a positive finite number.
+fn fid_target(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
+        Ok(x) => Err(format!("{x} is not a positive finite FID")),
+        Err(e) => Err(format!("{text:?} is not a number: {e}")),
+    }
 }
 
 /// Parses `C,H,W`.
@@ -221,7 +263,7 @@ fn parse_shape(text: &str) -> Result<trainer::data::ImageShape, String> {
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{text:?} is not C,H,W: {e}"))?;
     match parts[..] {
-        [channels, height, width] if channels * height * width > 0 => {
+        [channels, height, width] if channels > 0 && height > 0 && width > 0 => {
             Ok(trainer::data::ImageShape {
                 channels,
                 height,
@@ -237,14 +279,15 @@ struct TrainArgs {
     /// TOML run config (see trainer/configs/); flags below override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Continue the run in this folder from its latest checkpoint (only --steps/--epochs may change).
+    /// Continue the run in this folder from its latest checkpoint. Only --steps, --epochs,
+    /// --lr-g and --lr-d may change (new rates are recorded in the run's config.json).
     #[arg(long, value_name = "RUN_DIR")]
     resume: Option<PathBuf>,
     /// Data set: a folder of MNIST-style IDX files, or one sub-folder of PNG/JPEG images per class.
     #[arg(long, value_name = "DIR")]
     dataset: Option<PathBuf>,
     /// Use at most this many training examples.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = count)]
     max_examples: Option<usize>,
     /// Architecture.
     #[arg(long, value_enum)]
@@ -256,34 +299,34 @@ struct TrainArgs {
     #[arg(long)]
     unconditional: bool,
     /// Length of the noise vector z.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = count)]
     z_dim: Option<usize>,
     /// Examples per mini-batch.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = count)]
     batch_size: Option<usize>,
     /// Training steps (one D step + one G step each).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = count)]
     steps: Option<usize>,
     /// Train for this many passes over the data instead of --steps.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = count)]
     epochs: Option<usize>,
     /// Learning rate of G's Adam.
-    #[arg(long, value_name = "LR")]
+    #[arg(long, value_name = "LR", value_parser = learning_rate)]
     lr_g: Option<f64>,
     /// Learning rate of D's Adam.
-    #[arg(long, value_name = "LR")]
+    #[arg(long, value_name = "LR", value_parser = learning_rate)]
     lr_d: Option<f64>,
     /// Adam beta1 of both players.
-    #[arg(long, value_name = "B")]
+    #[arg(long, value_name = "B", value_parser = beta)]
     beta1: Option<f32>,
     /// Adam beta2 of both players.
-    #[arg(long, value_name = "B")]
+    #[arg(long, value_name = "B", value_parser = beta)]
     beta2: Option<f32>,
     /// Adversarial loss.
     #[arg(long, value_enum)]
     loss: Option<LossKind>,
     /// Keep an exponential moving average of G's weights with this decay (e.g. 0.999).
-    #[arg(long, value_name = "DECAY")]
+    #[arg(long, value_name = "DECAY", value_parser = unit_fraction)]
     ema: Option<f64>,
     /// Seed of weights, noise and batch order.
     #[arg(long)]
@@ -315,10 +358,10 @@ struct TrainArgs {
     #[arg(long, conflicts_with = "eval_classifier")]
     no_eval: bool,
     /// Stop once an evaluation's FID is at or below X (the checkpoint is saved).
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", value_parser = fid_target)]
     until_fid: Option<f64>,
     /// Stop after N evaluations in a row without a new best FID.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = count)]
     patience: Option<usize>,
     /// Also write TensorBoard event files into the run folder: `tensorboard --logdir runs/`.
     #[arg(long)]
@@ -326,6 +369,58 @@ struct TrainArgs {
 }
 
 impl TrainArgs {
+    /// The flags a resumed run may not change, by name, when given.
+    fn fixed_on_resume(&self) -> Vec<&'static str> {
+        let given = [
+            ("--config", self.config.is_some()),
+            ("--dataset", self.dataset.is_some()),
+            ("--max-examples", self.max_examples.is_some()),
+            ("--model", self.model.is_some()),
+            ("--conditional", self.conditional),
+            ("--unconditional", self.unconditional),
+            ("--z-dim", self.z_dim.is_some()),
+            ("--batch-size", self.batch_size.is_some()),
+            ("--beta1", self.beta1.is_some()),
+            ("--beta2", self.beta2.is_some()),
+            ("--loss", self.loss.is_some()),
+            ("--ema", self.ema.is_some()),
+            ("--seed", self.seed.is_some()),
+            ("--backend", self.backend.is_some()),
+            ("--out", self.out.is_some()),
+            ("--log-every", self.log_every.is_some()),
+            ("--sample-every", self.sample_every.is_some()),
+            ("--checkpoint-every", self.checkpoint_every.is_some()),
+            ("--eval-classifier", self.eval_classifier.is_some()),
+            ("--eval-every", self.eval_every.is_some()),
+            ("--no-eval", self.no_eval),
+            ("--until-fid", self.until_fid.is_some()),
+            ("--patience", self.patience.is_some()),
+            ("--tensorboard", self.tensorboard),
+        ];
+        given
+            .into_iter()
+            .filter(|(_, g)| *g)
+            .map(|(f, _)| f)
+            .collect()
+    }
+
+    /// What a `--resume` run changes; an error naming the flags it cannot change.
+    fn resume_changes(&self) -> anyhow::Result<ResumeChanges> {
+        let fixed = self.fixed_on_resume();
+        if !fixed.is_empty() {
+            anyhow::bail!(
+                "{} cannot change when resuming: a resumed run keeps the settings it was trained with (only --steps, --epochs, --lr-g and --lr-d may change)",
+                fixed.join(", ")
+            );
+        }
+        Ok(ResumeChanges {
+            steps: self.steps,
+            epochs: self.epochs,
+            generator_learning_rate: self.lr_g,
+            discriminator_learning_rate: self.lr_d,
+        })
+    }
+
     fn into_config(self) -> anyhow::Result<(TrainConfig, Option<PathBuf>)> {
         let mut c = match &self.config {
             Some(path) => TrainConfig::from_toml_file(path)?,
@@ -448,6 +543,10 @@ fn try_main() -> anyhow::Result<()> {
         Command::Eval(args) => quality_cli::eval(args),
         Command::AugmentEval(args) => quality_cli::augment_eval(args),
         Command::Train(args) => {
+            let changes = match args.resume {
+                Some(_) => args.resume_changes()?,
+                None => ResumeChanges::default(),
+            };
             let (config, resume) = (*args).into_config()?;
             let stop = Arc::new(AtomicBool::new(false));
             let flag = Arc::clone(&stop);
@@ -455,6 +554,7 @@ fn try_main() -> anyhow::Result<()> {
                 .context("installing the Ctrl-C handler")?;
             let options = RunOptions {
                 resume,
+                changes,
                 // A bar on a terminal; one log line per interval otherwise (CI, nohup, pipes).
                 progress: std::io::stderr().is_terminal(),
                 stop: Some(stop),

@@ -14,18 +14,25 @@ pub struct MetricsLine {
     /// Steps completed.
     pub step: usize,
     /// D's loss.
+    #[serde(deserialize_with = "nan_if_null")]
     pub d_loss: f32,
     /// G's loss.
+    #[serde(deserialize_with = "nan_if_null")]
     pub g_loss: f32,
     /// Mean D(x) on real examples.
+    #[serde(deserialize_with = "nan_if_null")]
     pub d_real: f32,
     /// Mean D(G(z)) on fake examples.
+    #[serde(deserialize_with = "nan_if_null")]
     pub d_fake: f32,
     /// Share of real examples D called real.
+    #[serde(deserialize_with = "nan_if_null")]
     pub acc_real: f32,
     /// Share of fake examples D called fake.
+    #[serde(deserialize_with = "nan_if_null")]
     pub acc_fake: f32,
     /// Mean wall time of one step (D step + G step), milliseconds.
+    #[serde(deserialize_with = "nan_if_null")]
     pub step_ms: f32,
     /// Seconds spent in training steps since the run began (evaluations, samples and
     /// checkpoints not counted): the time-to-quality clock.
@@ -37,6 +44,12 @@ pub struct MetricsLine {
     /// Something the run noticed at this step (divergence warning, interruption).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
+}
+
+/// serde_json writes a NaN or infinite float as `null` (JSON has no such numbers): read
+/// it back as NaN, so the log of a run that diverged stays readable.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::NAN))
 }
 
 /// The quality figures logged with the losses (see `trainer::quality`).
@@ -124,9 +137,7 @@ impl MetricsLog {
                 text.push_str(&serde_json::to_string(line).map_err(std::io::Error::other)?);
                 text.push('\n');
             }
-            let tmp = path.with_extension("jsonl.tmp");
-            std::fs::write(&tmp, text)?;
-            std::fs::rename(&tmp, path)?;
+            crate::fsutil::write_atomic(path, text.as_bytes())?;
         }
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -153,10 +164,18 @@ impl MetricsLog {
 
 /// Reads every line of a `metrics.jsonl`.
 pub fn read(path: &Path) -> std::io::Result<Vec<MetricsLine>> {
-    let text = std::fs::read_to_string(path)?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
+    let text = crate::fsutil::read_text(path)?;
+    // Lines are appended whole and flushed; a process killed mid-write leaves a last line
+    // without its newline, which is dropped rather than failing every later read.
+    let complete = match text.rfind('\n') {
+        Some(end) if !text.ends_with('\n') => &text[..=end],
+        Some(_) => text.as_str(),
+        None => "",
+    };
+    complete
+        .lines()
         .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
             serde_json::from_str(l).map_err(|e| {
                 std::io::Error::new(

@@ -46,20 +46,20 @@ pub enum TrainError {
     #[error("{0}")]
     Backend(String),
     /// The quality evaluator could not be set up or run.
-    #[error("quality evaluation: {0}")]
+    #[error(transparent)]
     Quality(#[from] crate::quality::QualityError),
     /// The TensorBoard event file could not be written.
     #[error(transparent)]
     TensorBoard(#[from] report::tensorboard::TensorBoardError),
     /// Losses became NaN or infinite.
-    #[error(
-        "training diverged at step {step} (NaN or infinite loss); the last good checkpoint is {last_checkpoint}: resume from it with a lower learning rate"
-    )]
+    #[error("training diverged at step {step} (NaN or infinite loss); {advice}")]
     Diverged {
         /// The step that produced the non-finite loss.
         step: usize,
-        /// The newest checkpoint written before it.
-        last_checkpoint: String,
+        /// The newest checkpoint whose weights still trained a finite step, if any.
+        last_good: Option<PathBuf>,
+        /// What to do: the resume command with lower learning rates.
+        advice: String,
     },
 }
 
@@ -80,11 +80,27 @@ pub struct RunSummary {
     pub steps_per_s: f64,
 }
 
+/// What a resumed run may change; every other setting stays as the run was trained.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ResumeChanges {
+    /// A new step target (the run's own target when absent).
+    pub steps: Option<usize>,
+    /// A new epoch target.
+    pub epochs: Option<usize>,
+    /// G's new learning rate (recorded as a new segment in config.json).
+    pub generator_learning_rate: Option<f64>,
+    /// D's new learning rate.
+    pub discriminator_learning_rate: Option<f64>,
+}
+
 /// What to do besides the config.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
-    /// Continue the run in this folder from its latest checkpoint.
+    /// Continue the run in this folder from its latest checkpoint (the `config` given to
+    /// [`train`] is then ignored: the run's own config.json is used, with `changes`).
     pub resume: Option<PathBuf>,
+    /// What the resume changes.
+    pub changes: ResumeChanges,
     /// Draw a progress bar on the terminal.
     pub progress: bool,
     /// Stop (with a checkpoint) when this flag turns true; Ctrl-C sets it in the CLI.
@@ -197,8 +213,14 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
         Some(dir) => {
             let mut saved = TrainConfig::from_json_file(&dir.join("config.json"))?;
             // A resumed run may be extended; everything else stays as it was trained.
-            saved.steps = config.steps;
-            saved.epochs = config.epochs;
+            let changes = options.changes;
+            if let Some(steps) = changes.steps {
+                saved.steps = steps;
+                saved.epochs = None;
+            }
+            if changes.epochs.is_some() {
+                saved.epochs = changes.epochs;
+            }
             (saved, dir.clone())
         }
         None => {
@@ -248,6 +270,37 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
             problem: e.to_string(),
         })?;
     }
+    let device = select_device(config.backend)?;
+    let mut gan = Gan::new(&config, classes, dataset.shape(), &device);
+    let mut cursor = data::BatchCursor::default();
+    let mut watch = DivergenceWatch::new(config.divergence_patience, 0);
+    let mut resume_step = None;
+    if options.resume.is_some() {
+        // The checkpoint is validated before anything in the run folder is rewritten.
+        let (dir, state) = checkpoint::load_latest(&mut gan, &run_dir)?;
+        let changes = options.changes;
+        if changes.generator_learning_rate.is_some()
+            || changes.discriminator_learning_rate.is_some()
+        {
+            config.change_learning_rates(
+                state.step,
+                changes.generator_learning_rate,
+                changes.discriminator_learning_rate,
+            );
+            config.validate()?;
+            gan.set_learning_rates(&config);
+            info!(
+                step = state.step,
+                lr_g = config.generator_adam.learning_rate,
+                lr_d = config.discriminator_adam.learning_rate,
+                "new learning rates from this step on (recorded in config.json)"
+            );
+        }
+        cursor = state.cursor;
+        watch = DivergenceWatch::new(config.divergence_patience, state.perfect_d_streak);
+        resume_step = Some(state.step);
+        info!(step = state.step, checkpoint = %dir.display(), "resuming");
+    }
     let config_json =
         serde_json::to_vec_pretty(&config).map_err(|e| ConfigError::Invalid(e.to_string()))?;
     checkpoint::write_atomic(&run_dir.join("config.json"), &config_json)?;
@@ -255,19 +308,6 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
         .map_err(|e| ConfigError::Invalid(e.to_string()))?;
     checkpoint::write_atomic(&run_dir.join("classes.json"), &classes_json)?;
 
-    let device = select_device(config.backend)?;
-    let mut gan = Gan::new(&config, classes, dataset.shape(), &device);
-    let mut cursor = data::BatchCursor::default();
-    let mut watch = DivergenceWatch::new(config.divergence_patience, 0);
-    let mut resume_step = None;
-    if options.resume.is_some() {
-        let dir = checkpoint::latest(&run_dir)?;
-        let state = checkpoint::load(&mut gan, &dir)?;
-        cursor = state.cursor;
-        watch = DivergenceWatch::new(config.divergence_patience, state.perfect_d_streak);
-        resume_step = Some(state.step);
-        info!(step = state.step, checkpoint = %dir.display(), "resuming");
-    }
     let mut batcher = Batcher::new(&dataset, config.batch_size, config.seed, cursor);
     let log_path = run_dir.join("metrics.jsonl");
     let mut log = MetricsLog::open(&log_path, resume_step).map_err(|e| TrainError::RunDir {
@@ -318,6 +358,15 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
     let mut acc = Accumulator::default();
     let mut last_line = None;
     let mut last_checkpoint = String::from("none (no checkpoint was written yet)");
+    // The step of the newest checkpoint this session wrote (the last one is not written twice).
+    let mut saved_at = resume_step;
+    if resume_step.is_none() && config.every.checkpoint > 0 {
+        // Step 0 too: a run that diverges in its first steps can still be resumed with
+        // lower learning rates, as the divergence error advises.
+        let dir = checkpoint::save(&gan, batcher.cursor(), watch.perfect_d_streak, &run_dir)?;
+        last_checkpoint = dir.display().to_string();
+        saved_at = Some(0);
+    }
     let session_start = Instant::now();
     let first_step = gan.step;
     let mut interrupted = false;
@@ -344,9 +393,35 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
             line.event = Some("diverged: NaN or infinite loss".into());
             let _ = log.write(&line);
             progress.abandon();
+            // D's figures of step n come from the weights saved after step n−1: when they
+            // are not finite, those weights diverged; otherwise step n's own update did.
+            let d_step_finite = [stats.d_loss, stats.d_real, stats.d_fake]
+                .iter()
+                .all(|v| v.is_finite());
+            let first_bad = if d_step_finite {
+                gan.step
+            } else {
+                gan.step.saturating_sub(1)
+            };
+            let last_good = checkpoint::set_aside_from(&run_dir, first_bad)?;
+            let advice = match &last_good {
+                Some(dir) => format!(
+                    "the last good checkpoint is {}: continue from it with lower learning rates, e.g. `trainer train --resume {} --lr-g {} --lr-d {}`",
+                    dir.display(),
+                    run_dir.display(),
+                    short_float(config.generator_adam.learning_rate / 10.0),
+                    short_float(config.discriminator_adam.learning_rate / 10.0)
+                ),
+                None => format!(
+                    "no checkpoint was written before it: start a new run with lower learning rates, e.g. --lr-g {} --lr-d {}",
+                    short_float(config.generator_adam.learning_rate / 10.0),
+                    short_float(config.discriminator_adam.learning_rate / 10.0)
+                ),
+            };
             return Err(TrainError::Diverged {
                 step: gan.step,
-                last_checkpoint,
+                last_good,
+                advice,
             });
         }
         let warning = watch.observe(&stats);
@@ -431,6 +506,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
         if (every.checkpoint > 0 && step.is_multiple_of(every.checkpoint)) || stop {
             let dir = checkpoint::save(&gan, batcher.cursor(), watch.perfect_d_streak, &run_dir)?;
             last_checkpoint = dir.display().to_string();
+            saved_at = Some(step);
         }
         if let Some(reason) = early {
             progress.suspend(|| info!(step, checkpoint = %last_checkpoint, "{reason}"));
@@ -447,7 +523,7 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
     }
     progress.finish_and_clear();
 
-    if !interrupted && stopped_early.is_none() {
+    if saved_at != Some(gan.step) {
         checkpoint::save(&gan, batcher.cursor(), watch.perfect_d_streak, &run_dir)?;
     }
     let latest = sheet.save(&gan, &run_dir.join("samples").join("latest.png"))?;
@@ -471,6 +547,18 @@ pub fn train(config: TrainConfig, options: &RunOptions) -> Result<RunSummary, Tr
             0.0
         },
     })
+}
+
+/// `x` with three significant digits and no trailing zeros (`2e-5`, `1.5e-4`).
+fn short_float(x: f64) -> String {
+    let text = format!("{x:.2e}");
+    match text.split_once('e') {
+        Some((mantissa, exponent)) => {
+            let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+            format!("{mantissa}e{exponent}")
+        }
+        None => text,
+    }
 }
 
 /// A metrics line for a step whose statistics were not accumulated (cannot happen:

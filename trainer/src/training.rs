@@ -240,9 +240,17 @@ impl Gan {
         g_loss
     }
 
+    /// Replaces the settings read at every step (the learning rates), for a resumed run
+    /// whose rates changed. The architecture and Adam's betas stay as built.
+    pub fn set_learning_rates(&mut self, config: &TrainConfig) {
+        self.config.generator_adam.learning_rate = config.generator_adam.learning_rate;
+        self.config.discriminator_adam.learning_rate = config.discriminator_adam.learning_rate;
+    }
+
     /// One training step: a D step on `real`, then a G step.
     pub fn train_step(&mut self, real: &RealBatch) -> StepStats {
         let [d_loss, d_real, d_fake, acc_real, acc_fake] = self.discriminator_step(real);
+        crate::pause_point("step", self.step + 1);
         let g_loss = self.generator_step(real.labels.len());
         self.step += 1;
         StepStats {

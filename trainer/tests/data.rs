@@ -250,3 +250,65 @@ fn batches_are_seeded_shuffled_and_resumable() {
     let mut d = Batcher::new(&set, 128, 8, BatchCursor::default());
     assert_ne!(first.labels, d.next_batch(&set).labels);
 }
+
+#[test]
+fn idx_dimensions_whose_product_overflows_are_refused() {
+    use trainer::data::idx::{IdxKind, decode};
+    // 2^22 × 2^21 × 2^21 = 2^64: wraps to 0 in 64-bit arithmetic.
+    let bytes = idx_header(0x0803, &[1 << 22, 1 << 21, 1 << 21]);
+    let err = decode(Path::new("huge.idx"), &bytes, IdxKind::Images)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("huge.idx") && err.contains("promise more"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_gzip_bomb_is_refused_after_the_promised_bytes() {
+    use trainer::data::idx::{IdxKind, decode};
+    // Promises one 28×28 image, then inflates to 64 MiB.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&idx_header(0x0803, &[1, 28, 28])).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        gz.write_all(&zeros).unwrap();
+    }
+    let bytes = gz.finish().unwrap();
+    assert!(bytes.len() < 200_000, "the bomb is small: {}", bytes.len());
+    let err = decode(Path::new("bomb.gz"), &bytes, IdxKind::Images)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bomb.gz") && err.contains("the file holds more"),
+        "{err}"
+    );
+    // An honest gzipped file of the same header decodes.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&idx_header(0x0803, &[1, 28, 28])).unwrap();
+    gz.write_all(&[7u8; 784]).unwrap();
+    let (dims, pixels) =
+        decode(Path::new("ok.gz"), &gz.finish().unwrap(), IdxKind::Images).unwrap();
+    assert_eq!(dims, [1, 28, 28]);
+    assert_eq!(pixels, vec![7u8; 784]);
+}
+
+#[test]
+fn a_device_given_as_an_idx_file_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("train-images-idx3-ubyte")).unwrap();
+    std::fs::copy(
+        mnist_dir().join("train-labels-idx1-ubyte.gz"),
+        dir.path().join("train-labels-idx1-ubyte.gz"),
+    )
+    .unwrap();
+    let err = trainer::data::load_idx(
+        dir.path(),
+        trainer::data::Split::Train,
+        vec!["0".into(); 10],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("train-images-idx3-ubyte"), "{err}");
+}

@@ -247,9 +247,12 @@ fn resumed_run_matches_uninterrupted_run() {
         config.out_dir = Some(dir.path().join("split"));
         config.steps = 10;
         run::train(config.clone(), &RunOptions::default()).unwrap();
-        config.steps = 20;
         let resumed = RunOptions {
             resume: Some(dir.path().join("split")),
+            changes: run::ResumeChanges {
+                steps: Some(20),
+                ..Default::default()
+            },
             ..RunOptions::default()
         };
         let summary = run::train(config.clone(), &resumed).unwrap();

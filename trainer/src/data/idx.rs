@@ -52,11 +52,11 @@ pub fn load_idx(dir: &Path, split: Split, class_names: Vec<String>) -> Result<Da
         what: "IDX label file (also looked for a .gz)",
     })?;
 
-    let images = read_maybe_gz(&images_path)?;
-    let (dims, pixels) = parse_idx(&images_path, &images, IMAGES_MAGIC, 3)?;
+    let images = read_file(&images_path)?;
+    let (dims, pixels) = decode(&images_path, &images, IdxKind::Images)?;
     let (count, height, width) = (dims[0], dims[1], dims[2]);
-    let labels = read_maybe_gz(&labels_path)?;
-    let (label_dims, labels) = parse_idx(&labels_path, &labels, LABELS_MAGIC, 1)?;
+    let labels = read_file(&labels_path)?;
+    let (label_dims, labels) = decode(&labels_path, &labels, IdxKind::Labels)?;
     if label_dims[0] != count {
         return Err(DataError::CountMismatch {
             images: images_path,
@@ -99,58 +99,148 @@ fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let raw = std::fs::read(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::Invalid {
-                path: path.to_path_buf(),
-                problem: format!("corrupt or truncated gzip stream: {e}"),
-            })?;
-        Ok(out)
-    } else {
-        Ok(raw)
+/// The largest IDX payload read (4 GiB of bytes; 16 GiB once converted to f32 pixels).
+/// A header promising more is refused before anything is allocated.
+pub const MAX_PAYLOAD_BYTES: u64 = 1 << 32;
+
+/// What an IDX file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdxKind {
+    /// Unsigned bytes in 3 dimensions: count × height × width.
+    Images,
+    /// Unsigned bytes in 1 dimension: count.
+    Labels,
+}
+
+impl IdxKind {
+    fn magic(self) -> u32 {
+        match self {
+            IdxKind::Images => IMAGES_MAGIC,
+            IdxKind::Labels => LABELS_MAGIC,
+        }
+    }
+
+    fn rank(self) -> usize {
+        match self {
+            IdxKind::Images => 3,
+            IdxKind::Labels => 1,
+        }
     }
 }
 
-/// Checks the header of an IDX buffer and returns its dimensions and payload.
-fn parse_idx<'a>(
+/// Reads a regular file of at most [`MAX_PAYLOAD_BYTES`] plus a header (a FIFO or a
+/// device such as /dev/zero is refused instead of read forever).
+fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
+    crate::fsutil::read_regular(path, MAX_PAYLOAD_BYTES + 64).map_err(|cause| DataError::Io {
+        path: path.to_path_buf(),
+        cause,
+    })
+}
+
+/// Decodes an IDX buffer (gzipped or not) of `kind`, read from `path` (named in errors):
+/// its dimensions and payload.
+///
+/// The header is checked before the payload is decompressed, and decompression stops at
+/// the size the header promises, so a gzip bomb costs no more memory than an honest file
+/// of the same dimensions.
+pub fn decode(
     path: &Path,
-    bytes: &'a [u8],
-    magic: u32,
-    rank: usize,
-) -> Result<(Vec<usize>, &'a [u8]), DataError> {
+    bytes: &[u8],
+    kind: IdxKind,
+) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     let invalid = |problem: String| DataError::Invalid {
         path: path.to_path_buf(),
         problem,
     };
-    let header_len = 4 + 4 * rank;
-    if bytes.len() < header_len {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut stream = GzDecoder::new(bytes);
+        let gz_error =
+            |e: std::io::Error| invalid(format!("corrupt or truncated gzip stream: {e}"));
+        let mut header = vec![0u8; header_len(kind)];
+        let mut filled = 0;
+        while filled < header.len() {
+            match stream.read(&mut header[filled..]).map_err(gz_error)? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        header.truncate(filled);
+        let (dims, expected) = parse_header(path, &header, kind)?;
+        let mut payload = Vec::new();
+        // One byte more than promised tells a padded file from an exact one.
+        (&mut stream)
+            .take(expected + 1)
+            .read_to_end(&mut payload)
+            .map_err(gz_error)?;
+        check_payload(path, &dims, expected, payload.len())?;
+        Ok((dims, payload))
+    } else {
+        let (dims, expected) = parse_header(path, bytes, kind)?;
+        let payload = &bytes[header_len(kind)..];
+        check_payload(path, &dims, expected, payload.len())?;
+        Ok((dims, payload.to_vec()))
+    }
+}
+
+fn header_len(kind: IdxKind) -> usize {
+    4 + 4 * kind.rank()
+}
+
+/// Checks the magic number and dimensions at the start of `bytes`; returns the
+/// dimensions and the payload size they promise.
+fn parse_header(path: &Path, bytes: &[u8], kind: IdxKind) -> Result<(Vec<usize>, u64), DataError> {
+    let invalid = |problem: String| DataError::Invalid {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let (magic, rank, header_len) = (kind.magic(), kind.rank(), header_len(kind));
+    let Some(header) = bytes.get(..header_len) else {
         return Err(invalid(format!(
             "file is {} bytes, shorter than the {header_len}-byte IDX header",
             bytes.len()
         )));
-    }
-    let word = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-    let found = word(0);
-    if found != magic {
+    };
+    let words: Vec<u32> = header
+        .chunks_exact(4)
+        .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+        .collect();
+    if words[0] != magic {
         return Err(invalid(format!(
-            "wrong magic number {found:#010x}, expected {magic:#010x} (an IDX file of {rank}-d unsigned bytes)"
+            "wrong magic number {:#010x}, expected {magic:#010x} (an IDX file of {rank}-d unsigned bytes)",
+            words[0]
         )));
     }
-    let dims: Vec<usize> = (0..rank).map(|d| word(4 + 4 * d) as usize).collect();
-    let expected = dims.iter().product::<usize>();
-    let payload = &bytes[header_len..];
-    if payload.len() != expected {
-        return Err(invalid(format!(
-            "header promises {expected} bytes of data for dimensions {dims:?}, the file holds {} (truncated or padded)",
-            payload.len()
-        )));
+    let dims: Vec<usize> = words[1..].iter().map(|&d| d as usize).collect();
+    let expected = words[1..]
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(u64::from(d)))
+        .filter(|&n| n <= MAX_PAYLOAD_BYTES)
+        .ok_or_else(|| {
+            invalid(format!(
+                "header dimensions {dims:?} promise more than the {MAX_PAYLOAD_BYTES} bytes Gantry reads"
+            ))
+        })?;
+    Ok((dims, expected))
+}
+
+fn check_payload(
+    path: &Path,
+    dims: &[usize],
+    expected: u64,
+    found: usize,
+) -> Result<(), DataError> {
+    if found as u64 == expected {
+        return Ok(());
     }
-    Ok((dims, payload))
+    let held = if found as u64 > expected {
+        "more".to_string()
+    } else {
+        found.to_string()
+    };
+    Err(DataError::Invalid {
+        path: path.to_path_buf(),
+        problem: format!(
+            "header promises {expected} bytes of data for dimensions {dims:?}, the file holds {held} (truncated or padded)"
+        ),
+    })
 }

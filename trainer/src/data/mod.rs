@@ -1,8 +1,8 @@
 //! The training set of real examples x: loading (IDX files or an image folder),
 //! pixel scaling to [-1, 1] and seeded, shuffled mini-batches.
 
-mod folder;
-mod idx;
+pub mod folder;
+pub mod idx;
 
 use std::path::{Path, PathBuf};
 
@@ -32,12 +32,12 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] = [
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The file or folder could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Io {
         /// The file or folder.
         path: PathBuf,
         /// The operating system's error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A required file is absent.
     #[error("{path}: missing {what}")]

@@ -109,8 +109,34 @@ impl ModelConfig {
         if !(0.0..1.0).contains(&self.leaky_slope) {
             return Err(format!("leaky_slope {} is not in [0, 1)", self.leaky_slope));
         }
-        if self.label_embedding == 0 {
-            return Err("label_embedding must be at least 1".into());
+        if self.label_embedding == 0 || self.label_embedding > MAX_WIDTH {
+            return Err(format!(
+                "label_embedding {} is not between 1 and {MAX_WIDTH}",
+                self.label_embedding
+            ));
+        }
+        let mut widths = self
+            .mlp
+            .generator_hidden
+            .iter()
+            .chain(&self.mlp.discriminator_hidden)
+            .chain(&self.dcgan.generator_channels)
+            .chain(&self.dcgan.discriminator_channels);
+        if let Some(w) = widths.find(|&&w| w > MAX_WIDTH) {
+            return Err(format!(
+                "layer width {w} is above the supported {MAX_WIDTH}"
+            ));
+        }
+        let lists = [
+            &self.mlp.generator_hidden,
+            &self.mlp.discriminator_hidden,
+            &self.dcgan.generator_channels,
+            &self.dcgan.discriminator_channels,
+        ];
+        if lists.iter().any(|l| l.len() > MAX_LAYERS) {
+            return Err(format!(
+                "more than {MAX_LAYERS} layers per network are not supported"
+            ));
         }
         match self.kind {
             ModelKind::Mlp => {
@@ -145,6 +171,11 @@ impl ModelConfig {
         Ok(())
     }
 }
+
+/// The widest layer (units or channels) a config may ask for.
+pub const MAX_WIDTH: usize = 65_536;
+/// The most hidden layers per network a config may ask for.
+pub const MAX_LAYERS: usize = 64;
 
 /// The generator, in whichever architecture the run uses.
 #[derive(Module, Debug)]

@@ -413,7 +413,7 @@ impl EvalClassifier {
     /// Loads the weights at `path` and the card beside it (`path` with `.json`).
     pub fn load(path: &Path) -> Result<Self, QualityError> {
         let card_file = card_path(path);
-        let text = std::fs::read_to_string(&card_file).map_err(|error| QualityError::Io {
+        let text = crate::fsutil::read_text(&card_file).map_err(|error| QualityError::Io {
             path: card_file.clone(),
             error,
         })?;
@@ -432,10 +432,12 @@ impl EvalClassifier {
         card.config
             .validate(card.image, card.class_names.len())
             .map_err(|e| invalid(e.to_string()))?;
-        let bytes = std::fs::read(path).map_err(|error| QualityError::Io {
-            path: path.to_path_buf(),
-            error,
-        })?;
+        let bytes = crate::fsutil::read_regular(path, crate::fsutil::MAX_RECORD_BYTES).map_err(
+            |error| QualityError::Io {
+                path: path.to_path_buf(),
+                error,
+            },
+        )?;
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| {
             QualityError::Invalid {
                 path: path.to_path_buf(),

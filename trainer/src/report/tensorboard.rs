@@ -109,36 +109,36 @@ pub struct SummaryImage {
 #[derive(Debug, thiserror::Error)]
 pub enum TensorBoardError {
     /// The log directory could not be created.
-    #[error("creating directory {}: {source}", path.display())]
+    #[error("creating directory {}: {cause}", path.display())]
     CreateDir {
         /// The directory.
         path: PathBuf,
         /// The underlying error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The event file could not be created.
-    #[error("creating {}: {source}", path.display())]
+    #[error("creating {}: {cause}", path.display())]
     Create {
         /// The event file.
         path: PathBuf,
         /// The underlying error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// Writing or flushing the event file failed.
-    #[error("writing {}: {source}", path.display())]
+    #[error("writing {}: {cause}", path.display())]
     Write {
         /// The event file.
         path: PathBuf,
         /// The underlying error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// Reading an event file failed.
-    #[error("reading {}: {source}", path.display())]
+    #[error("reading {}: {cause}", path.display())]
     Read {
         /// The event file.
         path: PathBuf,
         /// The underlying error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The file ends inside a record (a run killed mid-write leaves one).
     #[error("{}: truncated record at byte {offset}: {detail}", path.display())]
@@ -162,14 +162,14 @@ pub enum TensorBoardError {
     },
     /// A record is not a valid `Event` protobuf.
     #[error("decoding event: {0}")]
-    Decode(#[from] prost::DecodeError),
+    Decode(prost::DecodeError),
     /// PNG encoding of an image failed.
-    #[error("encoding image {tag:?} as PNG: {source}")]
+    #[error("encoding image {tag:?} as PNG: {cause}")]
     Image {
         /// The image's tag.
         tag: String,
         /// The underlying error.
-        source: image::ImageError,
+        cause: image::ImageError,
     },
     /// A step beyond `i64::MAX`, which the format cannot hold.
     #[error("step {0} does not fit the event format's int64 step")]
@@ -200,9 +200,9 @@ impl EventWriter {
     /// overwritten: if the name is taken, `.{n}` is appended, which sorts after it so
     /// TensorBoard, reading a folder's files in name order, reads them in creation order.
     pub fn create(dir: &Path) -> Result<Self, TensorBoardError> {
-        fs::create_dir_all(dir).map_err(|source| TensorBoardError::CreateDir {
+        fs::create_dir_all(dir).map_err(|cause| TensorBoardError::CreateDir {
             path: dir.to_path_buf(),
-            source,
+            cause,
         })?;
         let secs = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -223,7 +223,7 @@ impl EventWriter {
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(file) => break (path, file),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
-                Err(source) => return Err(TensorBoardError::Create { path, source }),
+                Err(cause) => return Err(TensorBoardError::Create { path, cause }),
             }
         };
         let mut writer = Self {
@@ -278,9 +278,9 @@ impl EventWriter {
         let mut png = Vec::new();
         image
             .write_with_encoder(PngEncoder::new(&mut png))
-            .map_err(|source| TensorBoardError::Image {
+            .map_err(|cause| TensorBoardError::Image {
                 tag: tag.to_owned(),
-                source,
+                cause,
             })?;
         let value = SummaryValue {
             tag: tag.to_owned(),
@@ -297,9 +297,9 @@ impl EventWriter {
     /// Flushes buffered records to the file (call after each logging interval, so a
     /// killed run keeps what it logged).
     pub fn flush(&mut self) -> Result<(), TensorBoardError> {
-        self.out.flush().map_err(|source| TensorBoardError::Write {
+        self.out.flush().map_err(|cause| TensorBoardError::Write {
             path: self.path.clone(),
-            source,
+            cause,
         })
     }
 
@@ -317,9 +317,9 @@ impl EventWriter {
         let record = encode_record(&event.encode_to_vec());
         self.out
             .write_all(&record)
-            .map_err(|source| TensorBoardError::Write {
+            .map_err(|cause| TensorBoardError::Write {
                 path: self.path.clone(),
-                source,
+                cause,
             })
     }
 }
@@ -334,9 +334,9 @@ pub fn masked_crc32c(data: &[u8]) -> u32 {
 /// Reads every record of the event file at `path`, checking both CRCs of each; a
 /// truncated or corrupt record is an error naming its byte offset.
 pub fn read_records(path: &Path) -> Result<Vec<Vec<u8>>, TensorBoardError> {
-    let bytes = fs::read(path).map_err(|source| TensorBoardError::Read {
+    let bytes = fs::read(path).map_err(|cause| TensorBoardError::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let truncated = |offset: usize, detail: String| TensorBoardError::Truncated {
         path: path.to_path_buf(),
@@ -390,7 +390,7 @@ pub fn read_records(path: &Path) -> Result<Vec<Vec<u8>>, TensorBoardError> {
 
 /// Decodes one record's bytes as an [`Event`].
 pub fn decode_event(bytes: &[u8]) -> Result<Event, TensorBoardError> {
-    Ok(Event::decode(bytes)?)
+    Event::decode(bytes).map_err(TensorBoardError::Decode)
 }
 
 /// Frames `data` as one TFRecord.
@@ -551,9 +551,9 @@ mod tests {
         assert_eq!((im.width, im.height, im.colorspace), (5, 3, 3));
         let decoded =
             image::load_from_memory_with_format(&im.encoded_image_string, image::ImageFormat::Png)
-                .map_err(|source| TensorBoardError::Image {
+                .map_err(|cause| TensorBoardError::Image {
                     tag: "samples".into(),
-                    source,
+                    cause,
                 })?
                 .to_rgb8();
         assert_eq!(decoded, img);
@@ -571,16 +571,16 @@ mod tests {
         let mut w = EventWriter::create(&dir)?;
         w.scalars(3, &[("a", 1.0), ("b", 2.0)])?;
         w.flush()?;
-        let good = fs::read(w.path()).map_err(|source| TensorBoardError::Read {
+        let good = fs::read(w.path()).map_err(|cause| TensorBoardError::Read {
             path: w.path().to_path_buf(),
-            source,
+            cause,
         })?;
         let first_len = HEADER_LEN + read_records(w.path())?[0].len() + FOOTER_LEN;
         let bad = dir.join("bad.tfevents");
         let write = |bytes: &[u8]| {
-            fs::write(&bad, bytes).map_err(|source| TensorBoardError::Write {
+            fs::write(&bad, bytes).map_err(|cause| TensorBoardError::Write {
                 path: bad.clone(),
-                source,
+                cause,
             })
         };
 
