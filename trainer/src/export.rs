@@ -31,13 +31,21 @@ pub enum ExportError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     /// The ONNX graph could not be built or written.
-    #[error("{path}: {cause}")]
+    #[error("{}", onnx_message(path, cause))]
     Onnx {
         /// The output file.
         path: PathBuf,
         /// The writer's error.
         cause: runtime::spec::SpecError,
     },
+}
+
+/// The message of [`ExportError::Onnx`]: a write error names the file itself.
+fn onnx_message(path: &Path, cause: &runtime::spec::SpecError) -> String {
+    match cause {
+        runtime::spec::SpecError::Write { .. } => cause.to_string(),
+        _ => format!("{}: {cause}", path.display()),
+    }
 }
 
 fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {

@@ -15,7 +15,6 @@ use crate::checkpoint::{self, CheckpointError};
 use crate::config::{BackendKind, ConfigError, TrainConfig};
 use crate::data::{self, Batcher, DataError, Dataset, Split};
 use crate::metrics::{Accumulator, DivergenceWatch, MetricsLine, MetricsLog, QualityLine};
-use crate::noise::NoiseSource;
 use crate::quality::{EvalClassifier, EvalOptions, Evaluator};
 use crate::render;
 use crate::report::{self, tensorboard::EventWriter};
@@ -169,6 +168,12 @@ fn default_run_dir(config: &TrainConfig) -> PathBuf {
     ))
 }
 
+/// The noise seed of a run's sample grids: the run's seed, offset so that the grid's z do
+/// not repeat the first training batch's.
+pub fn sample_grid_seed(seed: u64) -> u64 {
+    seed.wrapping_add(0x5A3D)
+}
+
 /// The fixed noise (and labels) of the sample grids: a row per class for conditional
 /// models, an 8×8 grid otherwise.
 struct SampleSheet {
@@ -180,9 +185,10 @@ struct SampleSheet {
 
 impl SampleSheet {
     fn new(config: &TrainConfig, classes: usize) -> Self {
-        let mut source = NoiseSource::new(config.seed.wrapping_add(0x5A3D));
         let (rows, cols) = if classes > 0 { (classes, 10) } else { (8, 8) };
-        let noise = source.noise(rows * cols, config.z_dim);
+        // Gantry's one noise stream (`runtime::noise`): sample i of the grid has the z that
+        // `runtime generate --seed SEED` gives its sample i, on any machine.
+        let noise = runtime::noise::noise(rows * cols, config.z_dim, sample_grid_seed(config.seed));
         let labels = (classes > 0).then(|| (0..rows * cols).map(|i| (i / cols) as i64).collect());
         Self {
             noise,
