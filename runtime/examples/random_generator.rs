@@ -90,7 +90,7 @@ impl Init {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let mut init = Init(NoiseStream::new(args.seed));
+    let mut init = Init(NoiseStream::new(args.seed, 1));
     let (z_dim, emb, slope) = (100, if args.conditional { 10 } else { 0 }, 0.01);
     let input = z_dim + emb;
     let layers = match args.arch {

@@ -19,6 +19,12 @@ use crate::spec::ImageShape;
 
 /// Name of the manifest written beside the data.
 pub const MANIFEST: &str = "manifest.json";
+/// The largest `manifest.json` read back (64 MiB; a manifest is a few kilobytes).
+pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+/// The most images `--format grid` puts in its one picture (a grid is held in memory whole).
+pub const MAX_GRID_IMAGES: usize = 10_000;
+/// The most images of one IDX data set: its header stores the count as a 32-bit number.
+pub const MAX_IDX_IMAGES: usize = u32::MAX as usize;
 /// Revision of the manifest layout.
 pub const MANIFEST_VERSION: u32 = 1;
 /// How float pixels become bytes, as recorded in manifests.
@@ -122,10 +128,13 @@ pub struct Manifest {
 impl Manifest {
     /// Reads a manifest file.
     pub fn read(path: &Path) -> Result<Manifest> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes =
+            crate::fsutil::read_regular_file(path, MAX_MANIFEST_BYTES).map_err(|source| {
+                Error::Read {
+                    path: path.to_path_buf(),
+                    error: source,
+                }
+            })?;
         serde_json::from_slice(&bytes).map_err(|e| Error::Format {
             path: path.to_path_buf(),
             problem: format!("invalid manifest: {e}"),
@@ -154,8 +163,15 @@ pub fn class_folder(index: usize, name: &str, classes: usize) -> String {
 fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Write {
         path: path.to_path_buf(),
-        source,
+        error: source,
     }
+}
+
+/// Writes a whole file and flushes it to the disk.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = File::create(path).map_err(write_err(path))?;
+    file.write_all(bytes).map_err(write_err(path))?;
+    file.sync_all().map_err(write_err(path))
 }
 
 fn png_color(path: &Path, channels: usize) -> Result<image::ExtendedColorType> {
@@ -195,14 +211,67 @@ fn encode_png(
     Ok(out)
 }
 
-fn idx_header(dims: &[usize]) -> Vec<u8> {
+fn idx_header(path: &Path, dims: &[usize]) -> Result<Vec<u8>> {
     // IDX: two zero bytes, type 0x08 (unsigned byte), number of dimensions, then each size as a
     // big-endian u32.
     let mut h = vec![0, 0, 0x08, dims.len() as u8];
     for d in dims {
-        h.extend_from_slice(&(*d as u32).to_be_bytes());
+        let d = u32::try_from(*d).map_err(|_| Error::Output {
+            path: path.to_path_buf(),
+            problem: format!(
+                "an IDX dimension holds at most {} entries, not {d}",
+                u32::MAX
+            ),
+        })?;
+        h.extend_from_slice(&d.to_be_bytes());
     }
-    h
+    Ok(h)
+}
+
+/// Whether `out` may be replaced with `--force`: only a data set folder Gantry wrote (it holds
+/// a `manifest.json` that reads as a Gantry [`Manifest`]), or an empty folder. Anything else
+/// (a user's folder, a file) is refused, so `--force` can never delete someone's work.
+pub fn check_replaceable(out: &Path) -> Result<()> {
+    let refuse = |why: &str| Error::Output {
+        path: out.to_path_buf(),
+        problem: format!(
+            "{why}; --force replaces only a data set folder written by `runtime generate` (one with its manifest.json): choose another --out, or remove it yourself"
+        ),
+    };
+    let meta = match std::fs::symlink_metadata(out) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(Error::Read {
+                path: out.to_path_buf(),
+                error: e,
+            });
+        }
+    };
+    if !meta.is_dir() {
+        return Err(refuse("is not a folder"));
+    }
+    let empty = std::fs::read_dir(out)
+        .map_err(|e| Error::Read {
+            path: out.to_path_buf(),
+            error: e,
+        })?
+        .next()
+        .is_none();
+    if empty {
+        return Ok(());
+    }
+    let manifest = out.join(MANIFEST);
+    match Manifest::read(&manifest) {
+        Ok(m) if m.manifest_version == MANIFEST_VERSION && m.generator.starts_with("gantry-") => {
+            Ok(())
+        }
+        Ok(_) => Err(refuse("holds a manifest.json that Gantry did not write")),
+        Err(_) if !manifest.exists() => Err(refuse("holds no manifest.json")),
+        Err(_) => Err(refuse(
+            "holds a manifest.json that is not a Gantry manifest",
+        )),
+    }
 }
 
 enum Sink {
@@ -252,8 +321,7 @@ enum Writer {
     Idx {
         images: Sink,
         images_path: PathBuf,
-        labels: Option<(Vec<u8>, PathBuf)>,
-        gzip: bool,
+        labels: Option<(Box<Sink>, PathBuf)>,
     },
     Grid {
         tiles: Vec<u8>,
@@ -276,6 +344,30 @@ pub fn write_dataset(
     let info = generator.info();
     let labels = generator.labels_for(request.class)?;
     let shape = info.image;
+    match request.format {
+        OutputFormat::Idx { .. } if request.count > MAX_IDX_IMAGES => {
+            return Err(Error::Output {
+                path: request.out.clone(),
+                problem: format!(
+                    "IDX files hold at most {MAX_IDX_IMAGES} images, not {}",
+                    request.count
+                ),
+            });
+        }
+        OutputFormat::Grid if request.count > MAX_GRID_IMAGES => {
+            return Err(Error::Output {
+                path: request.out.clone(),
+                problem: format!(
+                    "a grid picture holds at most {MAX_GRID_IMAGES} images, not {}; use --format png or idx",
+                    request.count
+                ),
+            });
+        }
+        _ => {}
+    }
+    if request.force {
+        check_replaceable(&request.out)?;
+    }
     let staged = StagedDir::new(&request.out, request.force).map_err(|e| Error::Output {
         path: request.out.clone(),
         problem: e.to_string(),
@@ -324,7 +416,7 @@ pub fn write_dataset(
             let images_name = format!("images-idx{}-ubyte{gz}", dims.len());
             let images_path = root.join(&images_name);
             let mut images = Sink::create(&images_path, gzip)?;
-            images.write(&images_path, &idx_header(&dims))?;
+            images.write(&images_path, &idx_header(&images_path, &dims)?)?;
             files.push(images_name);
             let labels = if info.is_conditional() {
                 if info.classes.len() > 256 {
@@ -339,7 +431,10 @@ pub fn write_dataset(
                 let name = format!("labels-idx1-ubyte{gz}");
                 let path = root.join(&name);
                 files.push(name);
-                Some((Vec::with_capacity(request.count), path))
+                // Streamed like the images: the count is known, so the header comes first.
+                let mut sink = Sink::create(&path, gzip)?;
+                sink.write(&path, &idx_header(&path, &[request.count])?)?;
+                Some((Box::new(sink), path))
             } else {
                 None
             };
@@ -347,14 +442,13 @@ pub fn write_dataset(
                 images,
                 images_path,
                 labels,
-                gzip,
             }
         }
         OutputFormat::Grid => {
             png_color(&request.out, shape.channels)?;
             files.push("grid.png".to_string());
             Writer::Grid {
-                tiles: Vec::with_capacity(request.count * shape.numel()),
+                tiles: Vec::with_capacity(request.count.saturating_mul(shape.numel())),
                 labels: Vec::with_capacity(request.count),
                 path: root.join("grid.png"),
             }
@@ -362,20 +456,32 @@ pub fn write_dataset(
     };
 
     let mut counts = vec![0usize; info.classes.len()];
+    // The noise fingerprint is hashed batch by batch from its own copy of the noise stream, so
+    // memory stays one batch whatever the count.
+    let mut noise_stream = noise::NoiseStream::new(request.seed, info.z_dim);
+    let mut fingerprint = noise::Fingerprint::new();
+    let mut z = Vec::new();
     generator.generate_batches(
         request.count,
         request.class,
         request.seed,
         |batch: Samples| {
+            z.resize(batch.len() * info.z_dim, 0.0);
+            noise_stream.fill(&mut z);
+            fingerprint.update(&z);
             for i in 0..batch.len() {
-                let label = batch.labels.as_ref().map(|l| l[i]);
-                if let Some(l) = label {
-                    counts[l] += 1;
+                let label = batch.labels.as_ref().and_then(|l| l.get(i).copied());
+                if let Some(count) = label.and_then(|l| counts.get_mut(l)) {
+                    *count += 1;
                 }
                 let bytes = batch.image_u8(i);
                 match &mut writer {
                     Writer::Png { folders, digits } => {
-                        let dir = &folders[label.unwrap_or(0)];
+                        let Some(dir) = folders.get(label.unwrap_or(0)) else {
+                            return Err(Error::Input {
+                                reason: format!("label {label:?} has no folder"),
+                            });
+                        };
                         let path = dir.join(format!(
                             "{:0digits$}.png",
                             batch.first + i,
@@ -392,8 +498,9 @@ pub fn write_dataset(
                         ..
                     } => {
                         images.write(images_path, &bytes)?;
-                        if let (Some((l, _)), Some(label)) = (labels.as_mut(), label) {
-                            l.push(label as u8);
+                        if let (Some((sink, path)), Some(label)) = (labels.as_mut(), label) {
+                            // At most 256 classes (checked above).
+                            sink.write(path, &[label as u8])?;
                         }
                     }
                     Writer::Grid { tiles, labels, .. } => {
@@ -413,13 +520,9 @@ pub fn write_dataset(
             images,
             images_path,
             labels,
-            gzip,
         } => {
             images.finish(&images_path)?;
-            if let Some((l, path)) = labels {
-                let mut sink = Sink::create(&path, gzip)?;
-                sink.write(&path, &idx_header(&[l.len()]))?;
-                sink.write(&path, &l)?;
+            if let Some((sink, path)) = labels {
                 sink.finish(&path)?;
             }
         }
@@ -430,11 +533,10 @@ pub fn write_dataset(
             };
             let (w, h, bytes) = grid(&tiles, request.count, shape, cols);
             let png = encode_png(&path, &bytes, w, h, shape.channels)?;
-            std::fs::write(&path, png).map_err(write_err(&path))?;
+            write_synced(&path, &png)?;
         }
     }
 
-    let z = noise::noise(request.count, info.z_dim, request.seed);
     let manifest = Manifest {
         manifest_version: MANIFEST_VERSION,
         generator: format!("gantry-runtime {}", env!("CARGO_PKG_VERSION")),
@@ -458,14 +560,17 @@ pub fn write_dataset(
         pixel_mapping: PIXEL_MAPPING.to_string(),
         noise: NoiseRecord {
             algorithm: noise::NOISE_ALGORITHM.to_string(),
-            fingerprint: format!("{:016x}", noise::fingerprint(&z)),
+            fingerprint: format!("{:016x}", fingerprint.finish()),
         },
         folders,
         files,
     };
     let manifest_path = root.join(MANIFEST);
-    let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-    std::fs::write(&manifest_path, json).map_err(write_err(&manifest_path))?;
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Output {
+        path: manifest_path.clone(),
+        problem: format!("cannot serialise the manifest: {e}"),
+    })?;
+    write_synced(&manifest_path, &json)?;
     staged.commit().map_err(|e| Error::Output {
         path: request.out.clone(),
         problem: format!("cannot move the finished data set into place: {e}"),
@@ -506,52 +611,87 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
-/// Reads an unsigned-byte IDX file, gzipped or not (detected from its first bytes).
+/// The largest IDX file (and the largest data an IDX header may promise) [`read_idx`] reads:
+/// 4 GiB.
+pub const MAX_IDX_BYTES: u64 = 4 << 30;
+
+/// Reads an unsigned-byte IDX file, gzipped or not (detected from its first bytes). The header
+/// is checked before the data is read or decompressed, and a gzip stream is decompressed only as
+/// far as the header promises, so a corrupt header or a gzip bomb cannot take unbounded memory.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let raw = std::fs::read(path).map_err(|source| Error::Read {
+    let raw = crate::fsutil::read_regular_file(path, MAX_IDX_BYTES).map_err(|e| Error::Read {
         path: path.to_path_buf(),
-        source,
+        error: e,
     })?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|source| Error::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        out
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        read_idx_from(path, flate2::read::GzDecoder::new(&raw[..]))
     } else {
-        raw
-    };
+        read_idx_from(path, &raw[..])
+    }
+}
+
+fn read_idx_from(path: &Path, mut reader: impl Read) -> Result<IdxArray> {
     let bad = |problem: String| Error::Format {
         path: path.to_path_buf(),
         problem,
     };
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 {
+    let read_err = |e: std::io::Error| Error::Read {
+        path: path.to_path_buf(),
+        error: e,
+    };
+    // Reads up to `buf.len()` bytes; returns how many there were.
+    let mut fill = |buf: &mut [u8]| -> Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            match reader.read(&mut buf[done..]) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(read_err(e)),
+            }
+        }
+        Ok(done)
+    };
+    let mut magic = [0u8; 4];
+    let got = fill(&mut magic)?;
+    if got < 4 || magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08 {
         return Err(bad(
             "not an unsigned-byte IDX file (bad magic number)".into()
         ));
     }
-    let n = bytes[3] as usize;
-    let header = 4 + 4 * n;
-    if bytes.len() < header {
+    let n = usize::from(magic[3]);
+    let mut header = vec![0u8; 4 * n];
+    if fill(&mut header)? < header.len() {
         return Err(bad("the IDX header is truncated".into()));
     }
-    let dims: Vec<usize> = (0..n)
-        .map(|i| {
-            u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize
-        })
+    let dims: Vec<usize> = header
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let expected: usize = dims.iter().product();
-    if bytes.len() - header != expected {
+    let expected = dims
+        .iter()
+        .try_fold(1u64, |n, d| n.checked_mul(*d as u64))
+        .filter(|n| *n <= MAX_IDX_BYTES)
+        .ok_or_else(|| {
+            bad(format!(
+                "dimensions {dims:?} need more than the limit of {MAX_IDX_BYTES} bytes"
+            ))
+        })?;
+    // One byte more than promised, to notice trailing data.
+    let mut data = Vec::new();
+    reader
+        .take(expected + 1)
+        .read_to_end(&mut data)
+        .map_err(read_err)?;
+    if data.len() as u64 != expected {
         return Err(bad(format!(
             "dimensions {dims:?} need {expected} bytes of data, the file has {}",
-            bytes.len() - header
+            if data.len() as u64 > expected {
+                "more".to_string()
+            } else {
+                data.len().to_string()
+            }
         )));
     }
-    Ok(IdxArray {
-        dims,
-        data: bytes[header..].to_vec(),
-    })
+    Ok(IdxArray { dims, data })
 }

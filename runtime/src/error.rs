@@ -1,4 +1,9 @@
 //! The runtime's one error type: every failure names the file and says what is wrong with it.
+//!
+//! Each message says every fact once: the path once (callers add no second copy of it) and the
+//! cause once. A variant that carries an underlying error (`error` fields) prints it in its own
+//! message and does not return it again as [`std::error::Error::source`], so printing the chain
+//! (`anyhow`'s `{:#}`) cannot repeat it. The underlying error stays available in the field.
 
 use std::path::PathBuf;
 
@@ -12,13 +17,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The model file cannot be read (missing, unreadable).
-    #[error("{}: cannot read the model file: {source}", path.display())]
+    #[error("{}: cannot read the model file: {error}", path.display())]
     ReadModel {
         /// The model path.
         path: PathBuf,
         /// Underlying error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The bytes are not an ONNX model (garbage, truncated, no graph).
     #[error("{}: not a valid ONNX model: {reason}", path.display())]
@@ -37,13 +41,12 @@ pub enum Error {
         reason: String,
     },
     /// Metadata missing or invalid.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Metadata {
         /// The model path.
         path: PathBuf,
         /// Which key and why.
-        #[source]
-        source: MetadataError,
+        error: MetadataError,
     },
     /// tract failed to analyse, optimise or run the model.
     #[error("{}: tract cannot {stage}: {message}", path.display())]
@@ -92,22 +95,20 @@ pub enum Error {
         problem: String,
     },
     /// Writing an output failed.
-    #[error("{}: cannot write: {source}", path.display())]
+    #[error("{}: cannot write: {error}", path.display())]
     Write {
         /// The path being written.
         path: PathBuf,
         /// Underlying error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Reading a data file failed.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read: {error}", path.display())]
     Read {
         /// The path being read.
         path: PathBuf,
         /// Underlying error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A data file is not what it should be.
     #[error("{}: {problem}", path.display())]
@@ -121,13 +122,12 @@ pub enum Error {
     #[error(transparent)]
     Spec(#[from] SpecError),
     /// A model file whose weights are invalid (NaN, wrong sizes...).
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Model {
         /// The model path.
         path: PathBuf,
         /// What is wrong.
-        #[source]
-        source: SpecError,
+        error: SpecError,
     },
     /// A valid generator that this operation cannot handle (a graph the quantizer does not
     /// know, a dcgan given to the firmware exporter...).

@@ -53,7 +53,7 @@ pub fn float_mlp(spec: &GeneratorSpec, path: &Path) -> Result<FloatMlp> {
     };
     let spec = spec.fold_batch_norm().map_err(|source| Error::Model {
         path: path.to_path_buf(),
-        source,
+        error: source,
     })?;
     if spec.image.channels != 1 {
         return Err(refuse(format!(
@@ -172,7 +172,7 @@ pub fn export_firmware(
     let d = parsed.dims();
     crate::fsutil::write_atomic(out, &bytes).map_err(|source| Error::Write {
         path: out.to_path_buf(),
-        source,
+        error: source,
     })?;
     Ok(FirmwareExport {
         bytes: bytes.len(),

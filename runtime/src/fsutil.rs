@@ -36,6 +36,49 @@ fn file_name(path: &Path) -> io::Result<String> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))
 }
 
+/// Reads the regular file at `path`, refusing anything else (a folder, `/dev/zero`, a FIFO, a
+/// socket: reading those could block forever or never end) and any file larger than `max`
+/// bytes, before reading it. The size is checked again while reading, so a file that grows
+/// meanwhile cannot make the read exceed `max`.
+pub fn read_regular_file(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    // Opening a FIFO for reading blocks until a writer appears; look at the path first.
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            if meta.is_dir() {
+                "is a folder, not a file".to_string()
+            } else {
+                "is not a regular file (a device, a FIFO or a socket)".to_string()
+            },
+        ));
+    }
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is not a regular file",
+        ));
+    }
+    let too_large = |len: u64| {
+        io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("is {len} bytes, more than the limit of {max} bytes"),
+        )
+    };
+    if meta.len() > max {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let prefix = format!(".{}.", file_name(path)?);
@@ -48,6 +91,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// A folder built under a temporary name beside its destination and renamed into place by
 /// [`StagedDir::commit`]. Dropped without commit, it is removed.
+///
+/// The temporary names are `.NAME.PID.XXXXXX.partial` (the folder being built) and
+/// `.NAME.PID.XXXXXX.old` (the output being replaced, during the two renames of a commit),
+/// where PID is the writing process. A process killed outright (`kill -9`, power loss) cannot
+/// remove them; the next [`StagedDir::new`] for the same target removes those whose process is
+/// gone (on Linux, where `/proc` says so), and first moves a replaced output back into place if
+/// the kill came between the two renames, so the target is never left missing.
 #[derive(Debug)]
 pub struct StagedDir {
     staging: tempfile::TempDir,
@@ -70,7 +120,8 @@ impl StagedDir {
         }
         let parent = parent_of(target);
         std::fs::create_dir_all(parent)?;
-        let prefix = format!(".{}.", file_name(target)?);
+        recover_leftovers(target)?;
+        let prefix = staging_prefix(target)?;
         let staging = builder(&prefix, ".partial", true).tempdir_in(parent)?;
         Ok(StagedDir {
             staging,
@@ -99,7 +150,7 @@ impl StagedDir {
                 // Move the old output aside first so the target is never missing a complete data set
                 // for longer than two renames.
                 let old = tempfile::Builder::new()
-                    .prefix(&format!(".{}.", file_name(&self.target)?))
+                    .prefix(&staging_prefix(&self.target)?)
                     .suffix(".old")
                     .tempdir_in(parent_of(&self.target))?
                     .keep();
@@ -114,6 +165,70 @@ impl StagedDir {
             let _ = std::fs::remove_dir_all(&staged);
             return Err(e);
         }
+        sync_dir(parent_of(&self.target));
         Ok(self.target)
     }
+}
+
+/// `.NAME.PID.`: the start of this process's temporary names for `target`.
+fn staging_prefix(target: &Path) -> io::Result<String> {
+    Ok(format!(".{}.{}.", file_name(target)?, std::process::id()))
+}
+
+/// Flushes a folder's entries (the renames in it) to the disk; best effort.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// Whether process `pid` is known to be gone (Linux: no `/proc/PID`); `false` when unknown.
+fn process_gone(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    proc.join("self").exists() && !proc.join(pid.to_string()).exists()
+}
+
+/// Removes the temporary folders that killed processes left for `target` (see [`StagedDir`]),
+/// restoring a replaced output first if `target` is missing.
+fn recover_leftovers(target: &Path) -> io::Result<()> {
+    let parent = parent_of(target);
+    let head = format!(".{}.", file_name(target)?);
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Ok(());
+    };
+    let mut partial = Vec::new();
+    let mut old = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(&head) else {
+            continue;
+        };
+        let kind = if rest.ends_with(".partial") {
+            &mut partial
+        } else if rest.ends_with(".old") {
+            &mut old
+        } else {
+            continue;
+        };
+        let pid = rest.split('.').next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| p != std::process::id() && process_gone(p)) {
+            kind.push(entry.path());
+        }
+    }
+    for dir in old {
+        let previous = dir.join("previous");
+        if !target.exists() && previous.exists() {
+            std::fs::rename(&previous, target)?;
+            tracing::warn!(target = %target.display(), "restored the output an interrupted run was replacing");
+        }
+        std::fs::remove_dir_all(&dir)?;
+    }
+    for dir in partial {
+        std::fs::remove_dir_all(&dir)?;
+        tracing::info!(folder = %dir.display(), "removed the unfinished output of an interrupted run");
+    }
+    Ok(())
 }

@@ -220,12 +220,22 @@ impl std::fmt::Debug for Generator {
 pub(crate) fn read_checked(
     path: &Path,
 ) -> Result<(Vec<u8>, tract_onnx::pb::ModelProto, ModelInfo, GraphSummary)> {
-    let bytes = std::fs::read(path).map_err(|source| Error::ReadModel {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = read_model_bytes(path)?;
     let (proto, info, summary) = check_bytes(path, &bytes)?;
     Ok((bytes, proto, info, summary))
+}
+
+/// The largest model file the runtime reads: 2 GiB, protobuf's own limit for one message.
+/// Larger files (and anything that is not a regular file, like `/dev/zero` or a FIFO) are
+/// refused before reading.
+pub const MAX_MODEL_BYTES: u64 = 2 << 30;
+
+/// The bytes of the model file at `path`: a regular file of at most [`MAX_MODEL_BYTES`].
+pub(crate) fn read_model_bytes(path: &Path) -> Result<Vec<u8>> {
+    crate::fsutil::read_regular_file(path, MAX_MODEL_BYTES).map_err(|source| Error::ReadModel {
+        path: path.to_path_buf(),
+        error: source,
+    })
 }
 
 /// Decodes and checks generator bytes; `path` names them in errors.
@@ -236,7 +246,7 @@ pub(crate) fn check_bytes(
     let proto = onnx::decode(path, bytes)?;
     let info = ModelInfo::from_props(&proto.metadata_props).map_err(|source| Error::Metadata {
         path: path.to_path_buf(),
-        source,
+        error: source,
     })?;
     let summary = onnx::check_generator(path, &proto, &info)?;
     Ok((proto, info, summary))
@@ -314,7 +324,7 @@ impl Generator {
         let info =
             ModelInfo::from_props(&q.proto.metadata_props).map_err(|source| Error::Metadata {
                 path: path.to_path_buf(),
-                source,
+                error: source,
             })?;
         let summary = onnx::check_generator(path, &q.proto, &info)?;
         Generator::build(path, &q.proto, info, summary)
@@ -518,11 +528,14 @@ impl Generator {
                 .map_err(|e| Error::tract(&self.path, "read shapes", e))?;
             if let Some(deconv) = node.op_as::<Deconv>() {
                 // tract has no cost model for Deconv: each input pixel meets every kernel weight.
-                let kernel = facts[1].shape.volume().to_i64().unwrap_or(0);
+                let (Some(input), Some(weight)) = (facts.first(), facts.get(1)) else {
+                    continue;
+                };
+                let kernel = weight.shape.volume().to_i64().unwrap_or(0);
                 let shape = deconv
                     .pool_spec
                     .data_format
-                    .shape(facts[0].shape.to_tvec())
+                    .shape(input.shape.to_tvec())
                     .map_err(|e| {
                         Error::tract(&self.path, format!("read the shape of {}", node.name), e)
                     })?;
@@ -530,8 +543,8 @@ impl Generator {
                     .hw_dims()
                     .iter()
                     .map(|d| d.to_i64().unwrap_or(0))
-                    .product();
-                macs += kernel * pixels;
+                    .fold(1i64, i64::saturating_mul);
+                macs = macs.saturating_add(kernel.saturating_mul(pixels));
             } else if node.op_is::<EinSum>()
                 || node.op_is::<tract_onnx::tract_core::ops::cnn::Conv>()
             {
@@ -541,7 +554,7 @@ impl Generator {
                     .map_err(|e| Error::tract(&self.path, "count operations", e))?;
                 for (kind, count) in cost {
                     if let tract_onnx::tract_core::ops::Cost::FMA(_) = kind {
-                        macs += count.to_i64().unwrap_or(0);
+                        macs = macs.saturating_add(count.to_i64().unwrap_or(0));
                     }
                 }
             }
@@ -666,7 +679,7 @@ impl Generator {
         }
         let labels = self.labels_for(class)?;
         let z_dim = self.info.z_dim;
-        let mut stream = NoiseStream::new(seed);
+        let mut stream = NoiseStream::new(seed, z_dim);
         let mut first = 0;
         while first < count {
             let n = self.batch.min(count - first);
@@ -710,10 +723,10 @@ impl Generator {
 }
 
 /// The quantization record in a model's metadata, checked.
-fn quant_info(path: &Path, info: &ModelInfo) -> Result<Option<QuantInfo>> {
+pub(crate) fn quant_info(path: &Path, info: &ModelInfo) -> Result<Option<QuantInfo>> {
     QuantInfo::from_info(info).map_err(|problem| Error::Metadata {
         path: path.to_path_buf(),
-        source: MetadataError {
+        error: MetadataError {
             key: keys::QUANTIZATION.to_string(),
             problem,
         },
@@ -730,7 +743,13 @@ fn peak_tensor_bytes(model: &TypedModel) -> u64 {
         .flat_map(|n| n.outputs.iter())
         .filter_map(|o| {
             let shape = o.fact.shape.as_concrete()?;
-            Some((shape.iter().product::<usize>() * o.fact.datum_type.size_of()) as u64)
+            Some(
+                shape
+                    .iter()
+                    .fold(o.fact.datum_type.size_of() as u64, |n, d| {
+                        n.saturating_mul(*d as u64)
+                    }),
+            )
         })
         .max()
         .unwrap_or(0)

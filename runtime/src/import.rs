@@ -46,12 +46,11 @@ fn raw_chunks<'a>(
     if t.raw_data.is_empty() {
         return Ok(None);
     }
-    if t.raw_data.len() != width * count {
+    if Some(t.raw_data.len()) != width.checked_mul(count) {
         return Err(format!(
-            "tensor `{}` has {} bytes of data, its shape needs {}",
+            "tensor `{}` has {} bytes of data, its shape needs {count} values of {width} bytes",
             t.name,
             t.raw_data.len(),
-            width * count
         ));
     }
     Ok(Some(t.raw_data.chunks_exact(width)))
@@ -65,7 +64,10 @@ fn read_const(t: &TensorProto) -> std::result::Result<Const, String> {
         ));
     }
     let dims = dims_of(t)?;
-    let count: usize = dims.iter().product();
+    let count = dims
+        .iter()
+        .try_fold(1usize, |n, d| n.checked_mul(*d))
+        .ok_or_else(|| format!("tensor `{}` has shape {dims:?}, too large", t.name))?;
     let bad_len = |n: usize| {
         format!(
             "tensor `{}` has {n} values, its shape {dims:?} needs {count}",
@@ -88,7 +90,7 @@ fn read_const(t: &TensorProto) -> std::result::Result<Const, String> {
         Ok(DataType::Int64) => {
             let data: Vec<i64> = match raw_chunks(t, 8, count)? {
                 Some(c) => c
-                    .map(|b| i64::from_le_bytes(b.try_into().expect("8-byte chunk")))
+                    .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
                     .collect(),
                 None => t.int64_data.clone(),
             };
@@ -128,6 +130,35 @@ fn read_const(t: &TensorProto) -> std::result::Result<Const, String> {
     }
 }
 
+/// Checks the arity of every `DequantizeLinear` node (before tract, which would report a
+/// malformed one by its own index and name, and before the folding reads its inputs).
+fn check_dequantize_nodes(graph: &tract_onnx::pb::GraphProto) -> std::result::Result<(), String> {
+    for (i, n) in graph.node.iter().enumerate() {
+        if n.op_type == "DequantizeLinear"
+            && (!(2..=3).contains(&n.input.len())
+                || n.input.iter().take(2).any(String::is_empty)
+                || n.output.len() != 1)
+        {
+            return Err(format!(
+                "{} (DequantizeLinear) has {} inputs and {} outputs; it needs 2 or 3 inputs (value, scale, zero point) and 1 output",
+                node_label(i, n),
+                n.input.len(),
+                n.output.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `node `NAME``, or `node #INDEX` for a node without a name.
+fn node_label(index: usize, node: &NodeProto) -> String {
+    if node.name.is_empty() {
+        format!("node #{index}")
+    } else {
+        format!("node `{}`", node.name)
+    }
+}
+
 fn attr_i(node: &NodeProto, name: &str) -> Option<i64> {
     node.attribute.iter().find(|a| a.name == name).map(|a| a.i)
 }
@@ -161,19 +192,36 @@ impl<'a> Reader<'a> {
 
     /// `DequantizeLinear(int8 constant, scale, [zero point], axis)` of constants, folded.
     fn fold_dequantize(&mut self, node: &'a NodeProto) -> std::result::Result<(), String> {
-        let (dims, codes) = self.f32(&node.input[0], "DequantizeLinear input")?;
-        let (_, scale) = self.f32(&node.input[1], "DequantizeLinear scale")?;
+        let at = |what: &str| format!("node `{}` (DequantizeLinear): {what}", node.name);
+        let (Some(input), Some(scale_name), Some(output)) =
+            (node.input.first(), node.input.get(1), node.output.first())
+        else {
+            return Err(at(&format!(
+                "has {} inputs and {} outputs, needs 2 or 3 inputs and 1 output",
+                node.input.len(),
+                node.output.len()
+            )));
+        };
+        let (dims, codes) = self.f32(input, "DequantizeLinear input")?;
+        let (_, scale) = self.f32(scale_name, "DequantizeLinear scale")?;
         let zero = match node.input.get(2).filter(|n| !n.is_empty()) {
             Some(n) => self.f32(n, "DequantizeLinear zero point")?.1,
             None => vec![0.0],
         };
+        if scale.is_empty() || zero.is_empty() {
+            return Err(at("its scale and zero point must hold at least one value"));
+        }
         let rank = dims.len() as i64;
         let axis = attr_i(node, "axis").unwrap_or(1);
-        let axis = if axis < 0 { axis + rank } else { axis };
+        let axis = if axis < 0 {
+            axis.saturating_add(rank)
+        } else {
+            axis
+        };
         let per_axis = scale.len() > 1 || zero.len() > 1;
         let (axis_len, inner) = if per_axis {
             if !(0..rank).contains(&axis) {
-                return Err(format!("{}: axis {axis} is out of range", node.name));
+                return Err(at(&format!("axis {axis} is out of range")));
             }
             let a = axis as usize;
             (dims[a], dims[a + 1..].iter().product::<usize>())
@@ -185,22 +233,26 @@ impl<'a> Reader<'a> {
             && (scale.len() > 1 && scale.len() != axis_len
                 || zero.len() > 1 && zero.len() != axis_len)
         {
-            return Err(format!(
-                "{}: {} scales for an axis of {axis_len}",
-                node.name,
-                scale.len()
-            ));
+            return Err(at(&format!(
+                "{} scales and {} zero points for an axis of {axis_len}",
+                scale.len(),
+                zero.len()
+            )));
         }
         let data = codes
             .iter()
             .enumerate()
             .map(|(i, q)| {
-                let c = if per_axis { (i / inner) % axis_len } else { 0 };
+                let c = if per_axis {
+                    (i / inner.max(1)) % axis_len.max(1)
+                } else {
+                    0
+                };
                 (q - pick(&zero, c)) * pick(&scale, c)
             })
             .collect();
         self.consts
-            .insert(node.output[0].as_str(), Const::F32 { dims, data });
+            .insert(output.as_str(), Const::F32 { dims, data });
         Ok(())
     }
 }
@@ -212,13 +264,28 @@ pub fn read_spec(path: &Path) -> Result<GeneratorSpec> {
     spec_from_model(path, &proto, &info)
 }
 
+/// Everything the runtime checks in a generator file before tract sees it, from its bytes:
+/// protobuf decoding, metadata, the generator signature, the quantization record, the weight
+/// dequantization folding and the import of the graph as a spec. `path` only names the file in
+/// errors. This is the entry point of the `onnx_generator` fuzz target (`runtime/fuzz`): it
+/// returns an error, never panics, whatever the bytes.
+pub fn spec_from_bytes(path: &Path, bytes: &[u8]) -> Result<GeneratorSpec> {
+    let (proto, info, _) = crate::generator::check_bytes(path, bytes)?;
+    crate::generator::quant_info(path, &info)?;
+    fold_weight_dequantization(path, &proto)?;
+    spec_from_model(path, &proto, &info)
+}
+
 /// Converts a decoded and checked generator graph into a spec; `path` names it in errors.
 pub fn spec_from_model(path: &Path, model: &ModelProto, info: &ModelInfo) -> Result<GeneratorSpec> {
     let unsupported = |reason: String| Error::Unsupported {
         path: path.to_path_buf(),
         reason,
     };
-    let graph = model.graph.as_ref().expect("decode() checked the graph");
+    let Some(graph) = model.graph.as_ref() else {
+        return Err(unsupported("the model has no graph".into()));
+    };
+    check_dequantize_nodes(graph).map_err(&unsupported)?;
     let mut reader = Reader {
         consts: HashMap::new(),
     };
@@ -229,7 +296,11 @@ pub fn spec_from_model(path: &Path, model: &ModelProto, info: &ModelInfo) -> Res
     // Constant folding of weight-only dequantization, wherever those nodes sit.
     let mut chain: Vec<&NodeProto> = Vec::new();
     for n in graph.node.iter() {
-        if n.op_type == "DequantizeLinear" && reader.consts.contains_key(n.input[0].as_str()) {
+        if n.op_type == "DequantizeLinear"
+            && n.input
+                .first()
+                .is_some_and(|i| reader.consts.contains_key(i.as_str()))
+        {
             reader.fold_dequantize(n).map_err(&unsupported)?;
         } else {
             chain.push(n);
@@ -257,19 +328,18 @@ pub fn spec_from_model(path: &Path, model: &ModelProto, info: &ModelInfo) -> Res
                 gather.name
             )));
         }
-        let (dims, data) = reader
-            .f32(&gather.input[0], "embedding table")
-            .map_err(&unsupported)?;
+        let table = gather.input.first().map_or("", String::as_str);
+        let (dims, data) = reader.f32(table, "embedding table").map_err(&unsupported)?;
         if dims.len() != 2 {
             return Err(unsupported(format!(
-                "the embedding table `{}` has shape {dims:?}, expected [classes, width]",
-                gather.input[0]
+                "the embedding table `{table}` has shape {dims:?}, expected [classes, width]"
             )));
         }
         if concat.input.len() != 2
             || concat.input[0] != INPUT_Z
-            || concat.input[1] != gather.output[0]
+            || Some(&concat.input[1]) != gather.output.first()
             || attr_i(concat, "axis") != Some(1)
+            || concat.output.len() != 1
         {
             return Err(unsupported(format!(
                 "node `{}` must be Concat([z, embedding], axis 1)",
@@ -281,7 +351,7 @@ pub fn spec_from_model(path: &Path, model: &ModelProto, info: &ModelInfo) -> Res
             cols: dims[1],
             data,
         });
-        current = concat.output[0].clone();
+        current = concat.output.first().cloned().unwrap_or_default();
         i = 2;
     }
 
@@ -295,6 +365,13 @@ pub fn spec_from_model(path: &Path, model: &ModelProto, info: &ModelInfo) -> Res
             )));
         }
         let at = |what: &str| format!("node `{}` ({}): {what}", n.name, n.op_type);
+        if n.output.len() != 1 {
+            return Err(unsupported(at(&format!(
+                "has {} outputs, a layer has exactly 1",
+                n.output.len()
+            ))));
+        }
+        let weight_name = n.input.get(1).map_or("", String::as_str);
         let layer = match n.op_type.as_str() {
             "Gemm" => {
                 if attr_i(n, "transA").unwrap_or(0) != 0
@@ -303,7 +380,7 @@ pub fn spec_from_model(path: &Path, model: &ModelProto, info: &ModelInfo) -> Res
                 {
                     return Err(unsupported(at("transA, alpha and beta must be 0, 1 and 1")));
                 }
-                let (dims, data) = reader.f32(&n.input[1], "weight").map_err(&unsupported)?;
+                let (dims, data) = reader.f32(weight_name, "weight").map_err(&unsupported)?;
                 if dims.len() != 2 {
                     return Err(unsupported(at(&format!(
                         "weight shape {dims:?} is not 2-D"
@@ -336,7 +413,7 @@ pub fn spec_from_model(path: &Path, model: &ModelProto, info: &ModelInfo) -> Res
                 Layer::Dense { weight, bias }
             }
             "ConvTranspose" => {
-                let (dims, weight) = reader.f32(&n.input[1], "weight").map_err(&unsupported)?;
+                let (dims, weight) = reader.f32(weight_name, "weight").map_err(&unsupported)?;
                 if dims.len() != 4 {
                     return Err(unsupported(at(&format!(
                         "weight shape {dims:?} is not 4-D"
@@ -463,7 +540,7 @@ pub fn spec_from_model(path: &Path, model: &ModelProto, info: &ModelInfo) -> Res
     };
     spec.validate().map_err(|source| Error::Model {
         path: path.to_path_buf(),
-        source,
+        error: source,
     })?;
     Ok(spec)
 }
@@ -474,7 +551,14 @@ pub fn spec_from_model(path: &Path, model: &ModelProto, info: &ModelInfo) -> Res
 /// at load: tract folds such nodes only below a size budget (4 MiB of output) and would
 /// otherwise dequantize a large weight again on every run.
 pub(crate) fn fold_weight_dequantization(path: &Path, model: &ModelProto) -> Result<ModelProto> {
-    let graph = model.graph.as_ref().expect("decode() checked the graph");
+    let unsupported = |reason: String| Error::Unsupported {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let Some(graph) = model.graph.as_ref() else {
+        return Err(unsupported("the model has no graph".into()));
+    };
+    check_dequantize_nodes(graph).map_err(unsupported)?;
     let initializers: HashMap<&str, &TensorProto> = graph
         .initializer
         .iter()
@@ -485,6 +569,7 @@ pub(crate) fn fold_weight_dequantization(path: &Path, model: &ModelProto) -> Res
             && n.input
                 .iter()
                 .all(|i| i.is_empty() || initializers.contains_key(i.as_str()))
+            && !n.input.is_empty()
     };
     if !graph.node.iter().any(foldable) {
         return Ok(model.clone());
@@ -494,35 +579,33 @@ pub(crate) fn fold_weight_dequantization(path: &Path, model: &ModelProto) -> Res
     };
     for n in graph.node.iter().filter(|n| foldable(n)) {
         for i in n.input.iter().filter(|i| !i.is_empty()) {
-            if !reader.consts.contains_key(i.as_str()) {
-                let c =
-                    read_const(initializers[i.as_str()]).map_err(|reason| Error::Unsupported {
-                        path: path.to_path_buf(),
-                        reason,
-                    })?;
-                reader.consts.insert(i.as_str(), c);
+            if !reader.consts.contains_key(i.as_str())
+                && let Some(t) = initializers.get(i.as_str())
+            {
+                reader
+                    .consts
+                    .insert(i.as_str(), read_const(t).map_err(unsupported)?);
             }
         }
-        reader
-            .fold_dequantize(n)
-            .map_err(|reason| Error::Unsupported {
-                path: path.to_path_buf(),
-                reason,
-            })?;
+        reader.fold_dequantize(n).map_err(unsupported)?;
     }
     let mut out = model.clone();
-    let g = out.graph.as_mut().expect("cloned graph");
+    let Some(g) = out.graph.as_mut() else {
+        return Err(unsupported("the model has no graph".into()));
+    };
     let mut folded = Vec::new();
     g.node.retain(|n| {
         let fold = foldable(n);
-        if fold {
-            folded.push(n.output[0].clone());
+        if fold && let Some(o) = n.output.first() {
+            folded.push(o.clone());
         }
         !fold
     });
     for name in folded {
         let Some(Const::F32 { dims, data }) = reader.consts.get(name.as_str()) else {
-            unreachable!("fold_dequantize stores its f32 output")
+            return Err(unsupported(format!(
+                "the dequantized weight `{name}` is not an f32 tensor"
+            )));
         };
         g.initializer
             .push(crate::onnx::tensor_f32(&name, dims, data));

@@ -200,6 +200,25 @@ impl ModelInfo {
             ));
         };
 
+        let limit = crate::spec::MAX_VALUES_PER_SAMPLE;
+        if z_dim > limit {
+            return Err(problem(
+                keys::Z_DIM,
+                format!("is {z_dim}, more than the limit of {limit}"),
+            ));
+        }
+        let image = ImageShape {
+            channels,
+            height,
+            width,
+        };
+        if image.checked_numel().is_none_or(|n| n > limit) {
+            return Err(problem(
+                keys::IMAGE_SHAPE,
+                format!("is {shape:?}: more than the limit of {limit} values per image"),
+            ));
+        }
+
         let classes_json = take(&mut map, keys::CLASSES)?;
         let classes: Vec<String> = serde_json::from_str(&classes_json).map_err(|e| {
             problem(
@@ -234,11 +253,7 @@ impl ModelInfo {
         Ok(ModelInfo {
             format_version,
             z_dim,
-            image: ImageShape {
-                channels,
-                height,
-                width,
-            },
+            image,
             classes,
             pixel_range: PIXEL_RANGE,
             metadata: map,

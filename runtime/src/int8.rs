@@ -238,10 +238,11 @@ impl FirmwareReference {
 
     /// Reads the blob at `path`.
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = crate::fsutil::read_regular_file(path, crate::generator::MAX_MODEL_BYTES)
+            .map_err(|source| Error::Read {
+                path: path.to_path_buf(),
+                error: source,
+            })?;
         FirmwareReference::from_bytes(&bytes).map_err(|e| Error::Firmware {
             path: path.to_path_buf(),
             problem: format!("not a valid firmware blob: {e}"),
@@ -332,9 +333,10 @@ impl FirmwareReference {
         Ok(self.pixels(&self.hidden_codes(&x)))
     }
 
-    /// One sample from a seed, with the firmware's noise ([`latent`]).
+    /// One sample from a seed, with Gantry's noise stream ([`crate::noise`], which the
+    /// firmware shares).
     pub fn generate_seed(&self, seed: u64, label: Option<usize>) -> Result<Vec<u8>> {
-        self.generate(&latent(seed, self.z_dim), label)
+        self.generate(&crate::noise::noise(1, self.z_dim, seed), label)
     }
 }
 
@@ -371,79 +373,9 @@ fn requantize(acc: i32, m: Fixed, zp: i8) -> i8 {
     (rounded + i128::from(zp)).clamp(-128, 127) as i8
 }
 
-/// PCG32 (PCG-XSH-RR 64/32) as in the PCG reference's `pcg32_srandom_r` / `pcg32_random_r`.
-///
-/// Written out here rather than taken from a crate: the point of this module is to share no
-/// code with the firmware, which uses `rand_pcg`.
-struct Pcg32 {
-    state: u64,
-    inc: u64,
-}
-
-impl Pcg32 {
-    const MULTIPLIER: u64 = 6_364_136_223_846_793_005;
-
-    fn new(seed: u64, sequence: u64) -> Pcg32 {
-        let mut rng = Pcg32 {
-            state: 0,
-            inc: (sequence << 1) | 1,
-        };
-        rng.next_u32();
-        rng.state = rng.state.wrapping_add(seed);
-        rng.next_u32();
-        rng
-    }
-
-    fn next_u32(&mut self) -> u32 {
-        let old = self.state;
-        self.state = old.wrapping_mul(Self::MULTIPLIER).wrapping_add(self.inc);
-        let xorshifted = (((old >> 18) ^ old) >> 27) as u32;
-        let rot = (old >> 59) as u32;
-        xorshifted.rotate_right(rot)
-    }
-}
-
-/// The PCG stream the firmware samples from (the PCG reference's default sequence).
-pub const FIRMWARE_STREAM: u64 = 0x0a02_bdbf_7bb3_c0a7;
-
-/// The firmware's latent vector for `seed`: PCG32 on [`FIRMWARE_STREAM`], Box–Muller pairs in
-/// f32 with `libm` (`u1 = ((a >> 8) + 1) 2^-24`, `u2 = (b >> 8) 2^-24`,
-/// `r = sqrtf(-2 logf u1)`, `t = 2π u2`, pair `(r cosf t, r sinf t)`), taken in order; an odd
-/// length drops the last second value.
-pub fn latent(seed: u64, z_dim: usize) -> Vec<f32> {
-    let mut rng = Pcg32::new(seed, FIRMWARE_STREAM);
-    let mut z = Vec::with_capacity(z_dim + 1);
-    while z.len() < z_dim {
-        let a = rng.next_u32();
-        let b = rng.next_u32();
-        let step = 1.0 / 16_777_216.0f32;
-        let u1 = ((a >> 8) + 1) as f32 * step;
-        let u2 = (b >> 8) as f32 * step;
-        let r = libm::sqrtf(-2.0 * libm::logf(u1));
-        let t = std::f32::consts::TAU * u2;
-        z.push(r * libm::cosf(t));
-        z.push(r * libm::sinf(t));
-    }
-    z.truncate(z_dim);
-    z
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pcg32_matches_the_reference_demo() {
-        // pcg32-global demo of the PCG reference: seed 42, sequence 54.
-        let mut rng = Pcg32::new(42, 54);
-        let got: Vec<u32> = (0..6).map(|_| rng.next_u32()).collect();
-        assert_eq!(
-            got,
-            [
-                0xa15c02b7, 0x7b47f409, 0xba1d3330, 0x83d2f293, 0xbfa4784b, 0xcbed606e
-            ]
-        );
-    }
 
     #[test]
     fn requantize_rounds_ties_away_from_zero_and_saturates() {
@@ -464,18 +396,5 @@ mod tests {
             shift: 1,
         };
         assert_eq!(requantize(i32::MIN, big, 0), -128);
-    }
-
-    #[test]
-    fn latent_is_standard_normal_and_drops_the_odd_value() {
-        let z = latent(3, 20_001);
-        assert_eq!(z.len(), 20_001);
-        let mean = z.iter().map(|v| f64::from(*v)).sum::<f64>() / z.len() as f64;
-        let var = z.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / z.len() as f64;
-        assert!(
-            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
-            "{mean} {var}"
-        );
-        assert_eq!(latent(3, 5)[..], z[..5]);
     }
 }

@@ -60,8 +60,8 @@ enum Command {
         /// The ONNX generator (written by `trainer export`).
         #[arg(long, short = 'm')]
         model: PathBuf,
-        /// Number of images.
-        #[arg(long, short = 'n')]
+        /// Number of images (1 to 4294967295).
+        #[arg(long, short = 'n', value_parser = parse_count)]
         count: usize,
         /// Generate only this class (index, see `runtime info`). Conditional models only.
         #[arg(long, conflicts_with = "balanced")]
@@ -88,7 +88,7 @@ enum Command {
         force: bool,
         /// Images per tract run (default: chosen from the model's buffer sizes, at most 64; see
         /// `runtime info` and `runtime bench --sweep`). Results agree to float rounding.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_batch)]
         batch: Option<usize>,
         /// Arithmetic: f32, int8 (an f32 model is quantized in memory with the `runtime quantize`
         /// defaults), or auto (time both here at load and keep the faster; -v shows the choice).
@@ -121,14 +121,14 @@ enum Command {
         /// The ONNX generator.
         #[arg(long, short = 'm')]
         model: PathBuf,
-        /// Seconds of measurement per backend and batch size.
-        #[arg(long, default_value_t = 2.0)]
+        /// Seconds of measurement per backend and batch size (more than 0, at most 3600).
+        #[arg(long, default_value_t = 2.0, value_parser = parse_seconds)]
         seconds: f64,
         /// Noise seed of the benchmark inputs.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Intra-op threads for ONNX Runtime (tract runs on one thread).
-        #[arg(long, default_value_t = 1)]
+        /// Intra-op threads for ONNX Runtime (tract runs on one thread; 1 to 1024).
+        #[arg(long, default_value_t = 1, value_parser = parse_threads)]
         ort_threads: usize,
         /// Also time tract (fixed-batch plans) per sample at batch sizes 1, 2, 4, ..., 256, to
         /// choose `generate --batch` for this machine.
@@ -168,8 +168,8 @@ enum Command {
         /// Output file (written atomically).
         #[arg(long, short = 'o')]
         out: PathBuf,
-        /// Noise samples whose activations set the int8 ranges.
-        #[arg(long, default_value_t = runtime::quantize::DEFAULT_SAMPLES)]
+        /// Noise samples whose activations set the int8 ranges (1 to 100000).
+        #[arg(long, default_value_t = runtime::quantize::DEFAULT_SAMPLES, value_parser = parse_samples)]
         calibration_samples: usize,
         /// Noise seed of the calibration samples.
         #[arg(long, default_value_t = 0)]
@@ -177,8 +177,9 @@ enum Command {
         /// minmax: the full range seen; percentile: ignore the rarest values (--percentile).
         #[arg(long, value_enum, default_value_t = MethodArg::Minmax)]
         method: MethodArg,
-        /// Percentile for --method percentile: ranges span the (100-p)th to the pth percentile.
-        #[arg(long, default_value_t = runtime::quantize::DEFAULT_PERCENTILE)]
+        /// Percentile for --method percentile: ranges span the (100-p)th to the pth percentile
+        /// (more than 50, at most 100).
+        #[arg(long, default_value_t = runtime::quantize::DEFAULT_PERCENTILE, value_parser = parse_percentile)]
         percentile: f64,
         /// ONNX form of the int8 layers.
         #[arg(long, value_enum, default_value_t = FormArg::Integer, conflicts_with = "weight_only")]
@@ -201,8 +202,9 @@ enum Command {
         /// Output blob, e.g. gen.gtfw.
         #[arg(long, short = 'o')]
         out: PathBuf,
-        /// Latents (the firmware's seeded noise) whose activations set the int8 ranges.
-        #[arg(long, default_value_t = runtime::firmware_blob::DEFAULT_SAMPLES)]
+        /// Latents (the firmware's seeded noise) whose activations set the int8 ranges (1 to
+        /// 100000).
+        #[arg(long, default_value_t = runtime::firmware_blob::DEFAULT_SAMPLES, value_parser = parse_samples)]
         calibration_samples: usize,
         /// First seed of the calibration latents (sample i uses seed + i).
         #[arg(long, default_value_t = 0)]
@@ -211,6 +213,67 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// The most images one `generate` writes (IDX headers store the count in 32 bits).
+const MAX_COUNT: u64 = u32::MAX as u64;
+/// The largest `--batch`.
+const MAX_BATCH: u64 = 4096;
+/// The longest `bench --seconds`: an hour per backend and batch size.
+const MAX_SECONDS: f64 = 3600.0;
+/// The most `--ort-threads`.
+const MAX_THREADS: u64 = 1024;
+/// The most calibration samples (calibration keeps their activations in memory).
+const MAX_SAMPLES: u64 = 100_000;
+
+/// An integer in `min..=max`, for clap (which then reports an argument error, exit code 2).
+fn parse_int(s: &str, min: u64, max: u64) -> Result<usize, String> {
+    let v: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number from {min} to {max}"))?;
+    if !(min..=max).contains(&v) {
+        return Err(format!("{v} is out of range: use {min} to {max}"));
+    }
+    usize::try_from(v).map_err(|_| format!("{v} is too large for this machine"))
+}
+
+fn parse_count(s: &str) -> Result<usize, String> {
+    parse_int(s, 1, MAX_COUNT)
+}
+
+fn parse_batch(s: &str) -> Result<usize, String> {
+    parse_int(s, 1, MAX_BATCH)
+}
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    parse_int(s, 1, MAX_THREADS)
+}
+
+fn parse_samples(s: &str) -> Result<usize, String> {
+    parse_int(s, 1, MAX_SAMPLES)
+}
+
+/// A finite number in `(low, high]`.
+fn parse_float(s: &str, low: f64, high: f64) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if !v.is_finite() || v <= low || v > high {
+        return Err(format!(
+            "{s} is out of range: use a number more than {low} and at most {high}"
+        ));
+    }
+    Ok(v)
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    parse_float(s, 0.0, MAX_SECONDS)
+}
+
+fn parse_percentile(s: &str) -> Result<f64, String> {
+    parse_float(s, 50.0, 100.0)
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -383,8 +446,11 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+// Context messages name no path: every runtime error already names its file (see
+// runtime::error), and the path should appear once.
+
 fn load(model: &Path) -> anyhow::Result<Generator> {
-    Generator::load(model).with_context(|| format!("loading the generator {}", model.display()))
+    Generator::load(model).context("loading the generator")
 }
 
 /// Loads `model` in `precision` (`None`: as stored) and says what runs.
@@ -393,8 +459,7 @@ fn load_precision(model: &Path, precision: Option<Precision>) -> anyhow::Result<
         precision,
         ..LoadOptions::default()
     };
-    let generator = Generator::load_with(model, &options)
-        .with_context(|| format!("loading the generator {}", model.display()))?;
+    let generator = Generator::load_with(model, &options).context("loading the generator")?;
     if let Some(choice) = generator.auto_choice() {
         eprintln!(
             "precision auto: running {} ({:.2} us/sample int8, {:.2} us/sample f32 at batch {}, measured at load)",
@@ -432,8 +497,7 @@ fn quantize(
 ) -> anyhow::Result<()> {
     check_out(model, out, force)?;
     let started = Instant::now();
-    let q = runtime::quantize::quantize_file(model, options)
-        .with_context(|| format!("quantizing {}", model.display()))?;
+    let q = runtime::quantize::quantize_file(model, options).context("quantizing")?;
     q.write(out)?;
     let elapsed = started.elapsed().as_secs_f64();
     let before = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
@@ -482,7 +546,7 @@ fn export_firmware(
 ) -> anyhow::Result<()> {
     check_out(model, out, force)?;
     let e = runtime::firmware_blob::export_firmware(model, out, samples, seed)
-        .with_context(|| format!("exporting {} for the firmware", model.display()))?;
+        .context("exporting for the firmware")?;
     let shape = if e.classes > 0 {
         format!(
             "z {} + label embedding {} ({} classes)",
@@ -524,6 +588,10 @@ fn generate(
     if gzip && !matches!(format, Format::Idx) {
         bail!("--gzip applies to --format idx only");
     }
+    if force {
+        // Before the (possibly slow) load: --force replaces only a Gantry data set folder.
+        runtime::dataset::check_replaceable(out)?;
+    }
     let generator = match batch {
         Some(b) => load_precision(model, precision)?.with_batch_size(b)?,
         None => load_precision(model, precision)?,
@@ -564,7 +632,7 @@ fn generate(
     let manifest = write_dataset(&generator, &model.display().to_string(), &request, |done| {
         bar.set_position(done as u64)
     })
-    .with_context(|| format!("writing the data set to {}", out.display()))?;
+    .context("writing the data set")?;
     bar.finish_and_clear();
     let per_class = if manifest.counts.is_empty() {
         String::new()
@@ -796,7 +864,7 @@ fn bench(
                     quantize: options(form),
                 },
             )
-            .with_context(|| format!("quantizing {} in memory", model.display()))?;
+            .context("quantizing in memory")?;
             backends.push(Box::new(int8));
             if cfg!(feature = "ort") {
                 let bytes = runtime::quantize::quantize_file(model, &options(ort_form))?;

@@ -603,7 +603,9 @@ pub(crate) fn check_generator(
         path: path.to_path_buf(),
         reason,
     };
-    let graph = model.graph.as_ref().expect("decode() checked the graph");
+    let Some(graph) = model.graph.as_ref() else {
+        return Err(bad("it has no graph".into()));
+    };
     let initializer_names: std::collections::HashSet<&str> =
         graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let inputs: Vec<TensorDesc> = graph
@@ -668,11 +670,17 @@ pub(crate) fn check_generator(
                 && !t.name.contains("scale")
                 && !t.name.contains("zero_point")
         })
-        .map(|t| t.dims.iter().product::<i64>().max(0) as u64)
-        .sum();
+        .map(|t| {
+            t.dims
+                .iter()
+                .try_fold(1u64, |n, d| n.checked_mul(u64::try_from(*d).ok()?))
+                .unwrap_or(0)
+        })
+        .fold(0u64, u64::saturating_add);
     let mut operators = BTreeMap::new();
     for n in &graph.node {
-        *operators.entry(n.op_type.clone()).or_insert(0) += 1;
+        let count: &mut usize = operators.entry(n.op_type.clone()).or_insert(0);
+        *count = count.saturating_add(1);
     }
     let opset = model
         .opset_import

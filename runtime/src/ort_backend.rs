@@ -97,10 +97,7 @@ impl OrtGenerator {
     /// opens an ONNX Runtime session using `threads` intra-op threads.
     pub fn load(path: impl AsRef<Path>, threads: usize) -> Result<OrtGenerator> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::ReadModel {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = crate::generator::read_model_bytes(path)?;
         OrtGenerator::from_bytes(path, &bytes, threads)
     }
 

@@ -284,7 +284,7 @@ impl Quantized {
     pub fn write(&self, path: &Path) -> Result<()> {
         crate::fsutil::write_atomic(path, &self.to_bytes()).map_err(|source| Error::Write {
             path: path.to_path_buf(),
-            source,
+            error: source,
         })
     }
 }
@@ -565,7 +565,7 @@ pub fn quantize_spec(
     check_options(source, options)?;
     let spec = spec.fold_batch_norm().map_err(|source_err| Error::Model {
         path: source.to_path_buf(),
-        source: source_err,
+        error: source_err,
     })?;
     let mut dense = Vec::new();
     if options.form.is_int8_compute() {
@@ -672,7 +672,7 @@ pub fn quantize_spec(
     );
     let mut proto = onnx::spec_to_model_with(&spec, &mut lowering).map_err(|e| Error::Model {
         path: source.to_path_buf(),
-        source: e,
+        error: e,
     })?;
     if let Some(g) = proto.graph.as_mut() {
         g.doc_string = format!(

@@ -25,11 +25,25 @@ pub struct ImageShape {
 }
 
 impl ImageShape {
-    /// Number of values in one image (`channels * height * width`).
+    /// Number of values in one image (`channels * height * width`), saturating at
+    /// `usize::MAX` (a checked spec or model has at most [`MAX_VALUES_PER_SAMPLE`]).
     pub fn numel(&self) -> usize {
-        self.channels * self.height * self.width
+        self.checked_numel().unwrap_or(usize::MAX)
+    }
+
+    /// `channels * height * width`, or `None` if it overflows.
+    pub fn checked_numel(&self) -> Option<usize> {
+        self.channels
+            .checked_mul(self.height)?
+            .checked_mul(self.width)
     }
 }
+
+/// The most values one sample may have in any activation of a generator (2^28, 1 GiB of f32),
+/// the noise and the image included: far above any real generator, it keeps every size
+/// computed from a model file well inside `usize` and refuses absurd shapes before anything is
+/// allocated.
+pub const MAX_VALUES_PER_SAMPLE: usize = 1 << 28;
 
 impl fmt::Display for ImageShape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -159,9 +173,12 @@ impl FeatureShape {
         }
     }
 
-    /// Values per sample.
+    /// Values per sample (saturating at `usize::MAX`).
     pub fn numel(&self) -> usize {
-        self.dims().iter().product()
+        self.dims()
+            .iter()
+            .try_fold(1usize, |n, d| n.checked_mul(*d))
+            .unwrap_or(usize::MAX)
     }
 }
 
@@ -278,18 +295,24 @@ pub enum SpecError {
         problem: String,
     },
     /// Writing the ONNX file failed.
-    #[error("{}: cannot write the ONNX file: {source}", path.display())]
+    #[error("{}: cannot write the ONNX file: {error}", path.display())]
     Write {
         /// Target path.
         path: PathBuf,
         /// Underlying error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 fn location(index: usize, layer: &Layer) -> String {
     format!("layer {index} ({})", layer.kind())
+}
+
+/// The product of `dims`, saturating at `usize::MAX` (which no buffer length equals).
+fn product(dims: &[usize]) -> usize {
+    dims.iter()
+        .try_fold(1usize, |n, d| n.checked_mul(*d))
+        .unwrap_or(usize::MAX)
 }
 
 fn check_len(
@@ -323,10 +346,11 @@ fn deconv_out(
     padding: usize,
     output_padding: usize,
 ) -> Option<usize> {
-    let out = (input as i64 - 1) * stride as i64 - 2 * padding as i64
-        + kernel as i64
-        + output_padding as i64;
-    (out > 0).then_some(out as usize)
+    // i128: the terms come from model files and may be as large as usize allows.
+    let out = (input as i128 - 1) * stride as i128 - 2 * padding as i128
+        + kernel as i128
+        + output_padding as i128;
+    (out > 0).then(|| usize::try_from(out).ok()).flatten()
 }
 
 impl GeneratorSpec {
@@ -337,7 +361,8 @@ impl GeneratorSpec {
 
     /// Width of the first layer's input: `z_dim`, plus the embedding width when conditional.
     pub fn input_features(&self) -> usize {
-        self.z_dim + self.label_embedding.as_ref().map_or(0, |m| m.cols)
+        self.z_dim
+            .saturating_add(self.label_embedding.as_ref().map_or(0, |m| m.cols))
     }
 
     /// Checks that every buffer has the right length and the shapes chain from the input to
@@ -389,11 +414,21 @@ impl GeneratorSpec {
                     "label embedding",
                     "table",
                     &table.data,
-                    table.rows * table.cols,
+                    product(&[table.rows, table.cols]),
                 )?;
             }
         }
-        let mut shapes = vec![FeatureShape::Flat(self.input_features())];
+        let input = FeatureShape::Flat(self.input_features());
+        if input.numel() > MAX_VALUES_PER_SAMPLE || self.image.numel() > MAX_VALUES_PER_SAMPLE {
+            return Err(SpecError::Parameter {
+                location: "input and image".into(),
+                problem: format!(
+                    "the input {input} or the image {} has more than {MAX_VALUES_PER_SAMPLE} values per sample",
+                    self.image
+                ),
+            });
+        }
+        let mut shapes = vec![input];
         for (index, layer) in self.layers.iter().enumerate() {
             let at = location(index, layer);
             let input = *shapes.last().expect("shapes starts non-empty");
@@ -418,7 +453,12 @@ impl GeneratorSpec {
                             what: "Dense output width",
                         });
                     }
-                    check_len(&at, "weight", &weight.data, weight.rows * weight.cols)?;
+                    check_len(
+                        &at,
+                        "weight",
+                        &weight.data,
+                        product(&[weight.rows, weight.cols]),
+                    )?;
                     if let Some(b) = bias {
                         check_len(&at, "bias", b, weight.cols)?;
                     }
@@ -470,7 +510,7 @@ impl GeneratorSpec {
                         height: *height,
                         width: *width,
                     };
-                    if target.numel() == 0 {
+                    if target.checked_numel() == Some(0) {
                         return Err(SpecError::ZeroSize {
                             what: "Reshape dimensions",
                         });
@@ -529,7 +569,12 @@ impl GeneratorSpec {
                             ),
                         });
                     }
-                    check_len(&at, "weight", weight, c_in * c_out * kernel[0] * kernel[1])?;
+                    check_len(
+                        &at,
+                        "weight",
+                        weight,
+                        product(&[*c_in, *c_out, kernel[0], kernel[1]]),
+                    )?;
                     if let Some(b) = bias {
                         check_len(&at, "bias", b, *c_out)?;
                     }
@@ -563,6 +608,14 @@ impl GeneratorSpec {
                     })
                 }
             };
+            if output.numel() > MAX_VALUES_PER_SAMPLE {
+                return Err(SpecError::Parameter {
+                    location: location(index, layer),
+                    problem: format!(
+                        "its output {output} has more than {MAX_VALUES_PER_SAMPLE} values per sample"
+                    ),
+                });
+            }
             shapes.push(output);
         }
         let last = *shapes.last().expect("shapes starts non-empty");
@@ -677,8 +730,10 @@ impl GeneratorSpec {
         let shapes = self.shapes()?;
         let mut macs = 0u64;
         for (layer, input) in self.layers.iter().zip(&shapes) {
-            macs += match (layer, input) {
-                (Layer::Dense { weight, .. }, _) => (weight.rows * weight.cols) as u64,
+            macs = macs.saturating_add(match (layer, input) {
+                (Layer::Dense { weight, .. }, _) => {
+                    (weight.rows as u64).saturating_mul(weight.cols as u64)
+                }
                 (
                     Layer::ConvTranspose2d {
                         c_in,
@@ -687,9 +742,11 @@ impl GeneratorSpec {
                         ..
                     },
                     FeatureShape::Map(m),
-                ) => (c_in * c_out * kernel[0] * kernel[1] * m.height * m.width) as u64,
+                ) => [*c_in, *c_out, kernel[0], kernel[1], m.height, m.width]
+                    .iter()
+                    .fold(1u64, |n, d| n.saturating_mul(*d as u64)),
                 _ => 0,
-            };
+            });
         }
         Ok(macs)
     }
@@ -775,7 +832,7 @@ impl GeneratorSpec {
         let bytes = self.to_onnx()?;
         fsutil::write_atomic(path, &bytes).map_err(|source| SpecError::Write {
             path: path.to_path_buf(),
-            source,
+            error: source,
         })
     }
 }

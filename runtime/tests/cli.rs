@@ -227,6 +227,7 @@ fn errors_and_exit_codes() {
         text(&o)
     );
 
+    // A count of 0 is an argument error (see numeric_arguments_are_checked_by_the_parser).
     let o = runtime(&[
         "generate",
         "--model",
@@ -236,12 +237,8 @@ fn errors_and_exit_codes() {
         "--out",
         s(&out),
     ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        text(&o).contains("--count must be at least 1"),
-        "{}",
-        text(&o)
-    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--count"), "{}", text(&o));
 
     let o = runtime(&[
         "generate",
@@ -294,4 +291,229 @@ fn bench_reports_every_backend_side_by_side() {
     let o = runtime(&["bench", "--model", s(&model), "--seconds", "0.02"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("tract-symbolic"), "{}", text(&o));
+}
+
+/// Issue 12, row 3: `bench --seconds inf` panicked (exit 101). Every numeric argument of every
+/// subcommand is checked by the parser (finite, positive, bounded): an argument error, exit 2,
+/// naming the argument, and nothing is loaded or written.
+#[test]
+fn numeric_arguments_are_checked_by_the_parser() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::write(&common::mlp(2, false), dir.path(), "m");
+    let m = s(&model);
+    let out = dir.path().join("out");
+    let o = s(&out);
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("--seconds", vec!["bench", "-m", m, "--seconds", "inf"]),
+        ("--seconds", vec!["bench", "-m", m, "--seconds", "NaN"]),
+        ("--seconds", vec!["bench", "-m", m, "--seconds=-1"]),
+        ("--seconds", vec!["bench", "-m", m, "--seconds", "0"]),
+        ("--seconds", vec!["bench", "-m", m, "--seconds", "1e300"]),
+        (
+            "--ort-threads",
+            vec!["bench", "-m", m, "--ort-threads", "0"],
+        ),
+        ("--count", vec!["generate", "-m", m, "-o", o, "-n", "0"]),
+        ("--count", vec!["generate", "-m", m, "-o", o, "--count=-5"]),
+        (
+            "--count",
+            vec![
+                "generate",
+                "-m",
+                m,
+                "-o",
+                o,
+                "-n",
+                "4294967296",
+                "-f",
+                "grid",
+            ],
+        ),
+        (
+            "--batch",
+            vec!["generate", "-m", m, "-o", o, "-n", "2", "--batch", "0"],
+        ),
+        (
+            "--batch",
+            vec![
+                "generate",
+                "-m",
+                m,
+                "-o",
+                o,
+                "-n",
+                "2",
+                "--batch",
+                "100000000",
+            ],
+        ),
+        (
+            "--percentile",
+            vec![
+                "quantize",
+                "-m",
+                m,
+                "-o",
+                o,
+                "--method",
+                "percentile",
+                "--percentile",
+                "nan",
+            ],
+        ),
+        (
+            "--percentile",
+            vec![
+                "quantize",
+                "-m",
+                m,
+                "-o",
+                o,
+                "--method",
+                "percentile",
+                "--percentile",
+                "101",
+            ],
+        ),
+        (
+            "--calibration-samples",
+            vec!["quantize", "-m", m, "-o", o, "--calibration-samples", "0"],
+        ),
+        (
+            "--calibration-samples",
+            vec![
+                "export-firmware",
+                "-m",
+                m,
+                "-o",
+                o,
+                "--calibration-samples",
+                "0",
+            ],
+        ),
+    ];
+    for (arg, args) in cases {
+        let r = runtime(&args);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {}", text(&r));
+        assert!(text(&r).contains(arg), "{args:?}: {}", text(&r));
+        assert!(!out.exists(), "{args:?} wrote {}", out.display());
+    }
+}
+
+/// Issue 12, row 4: `generate --force` deleted a user's folder. `--force` replaces only a data
+/// set folder Gantry wrote (with its manifest.json) or an empty folder; a user's folder, a
+/// folder whose manifest.json is not Gantry's, and a file are refused and left untouched.
+#[test]
+fn force_replaces_only_a_gantry_data_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::write(&common::mlp(2, false), dir.path(), "m");
+    let generate = |out: &std::path::Path| {
+        runtime(&[
+            "generate",
+            "-m",
+            s(&model),
+            "-n",
+            "4",
+            "-o",
+            s(out),
+            "-f",
+            "grid",
+            "--force",
+        ])
+    };
+
+    let user = dir.path().join("p");
+    std::fs::create_dir(&user).unwrap();
+    std::fs::write(user.join("x.txt"), "keep").unwrap();
+    let o = generate(&user);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("--force replaces only"), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(user.join("x.txt")).unwrap(), "keep");
+
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("manifest.json"), r#"{"name": "my project"}"#).unwrap();
+    let o = generate(&foreign);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(foreign.join("manifest.json").exists());
+
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "keep").unwrap();
+    let o = generate(&file);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep");
+
+    // Gantry's own data set, and an empty folder, are replaced.
+    let ours = dir.path().join("ours");
+    for _ in 0..2 {
+        let o = generate(&ours);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert!(generate(&empty).status.success());
+    assert!(empty.join("manifest.json").exists());
+}
+
+/// Issue 12, rows 1 and 6: a shipped model with an input-less `DequantizeLinear` appended gives
+/// exit 1 and a message naming the file and the node (it panicked); a foreign or missing file
+/// says its path once and its cause once (each was said twice).
+#[test]
+fn bad_model_files_exit_1_saying_each_fact_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let dq = dir.path().join("dq.onnx");
+    let mut bytes = std::fs::read(common::shipped("mnist-mlp.onnx")).unwrap();
+    bytes.extend_from_slice(b"\x3a\x14\x0a\x12\x22\x10DequantizeLinear");
+    std::fs::write(&dq, &bytes).unwrap();
+    let foreign = dir.path().join("foreign.onnx");
+    std::fs::write(&foreign, "garbage, not protobuf").unwrap();
+    let missing = dir.path().join("missing.onnx");
+    let out = dir.path().join("out");
+    for (path, cause) in [
+        (&dq, "DequantizeLinear"),
+        (&foreign, "protobuf decoding failed"),
+        (&missing, "No such file or directory"),
+    ] {
+        for args in [
+            vec!["info", "-m", s(path)],
+            vec!["generate", "-m", s(path), "-n", "2", "-o", s(&out)],
+            vec!["quantize", "-m", s(path), "-o", s(&out)],
+            vec!["export-firmware", "-m", s(path), "-o", s(&out)],
+        ] {
+            let o = runtime(&args);
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+            let err = String::from_utf8_lossy(&o.stderr).to_string();
+            assert_eq!(err.matches(s(path)).count(), 1, "{args:?}: {err}");
+            assert_eq!(err.matches(cause).count(), 1, "{args:?}: {err}");
+            assert!(!err.contains("panicked"), "{args:?}: {err}");
+        }
+    }
+}
+
+/// Issue 12 (generate): a grid is one picture held in memory, so it has a documented limit,
+/// [`runtime::dataset::MAX_GRID_IMAGES`], refused before anything is generated.
+#[test]
+fn grid_count_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::write(&common::mlp(2, false), dir.path(), "m");
+    let out = dir.path().join("grid");
+    let n = (runtime::dataset::MAX_GRID_IMAGES + 1).to_string();
+    let o = runtime(&[
+        "generate",
+        "-m",
+        s(&model),
+        "-n",
+        &n,
+        "-o",
+        s(&out),
+        "-f",
+        "grid",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("grid picture holds at most"),
+        "{}",
+        text(&o)
+    );
+    assert!(!out.exists());
 }

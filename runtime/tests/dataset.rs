@@ -210,8 +210,14 @@ fn existing_output_is_refused_then_replaced_with_force() {
         write_dataset(&g, "m", &request(&out, 2, None, OutputFormat::Grid), |_| {}).unwrap_err();
     assert!(err.to_string().contains("--force"), "{err}");
     assert_eq!(entries(&out), ["keep.txt"]);
+    // --force does not delete a user's folder (issue 12): only a data set Gantry wrote.
     let mut req = request(&out, 2, None, OutputFormat::Grid);
     req.force = true;
+    let err = write_dataset(&g, "m", &req, |_| {}).unwrap_err();
+    assert!(err.to_string().contains("--force replaces only"), "{err}");
+    assert_eq!(entries(&out), ["keep.txt"]);
+    std::fs::remove_file(out.join("keep.txt")).unwrap();
+    write_dataset(&g, "m", &request(&out, 3, None, OutputFormat::Png), |_| {}).unwrap();
     write_dataset(&g, "m", &req, |_| {}).unwrap();
     assert_eq!(entries(&out), ["grid.png", "manifest.json"]);
     // No staging or backup folders are left beside the output.
@@ -241,4 +247,38 @@ fn read_idx_rejects_bad_files() {
     assert!(err.to_string().contains("need 5 bytes"), "{err}");
     std::fs::write(&p, b"hello").unwrap();
     assert!(read_idx(&p).unwrap_err().to_string().contains("magic"));
+}
+
+/// Issue 12: an IDX header whose dimensions multiply past 64 bits (2^22 x 2^21 x 2^21 wrapped
+/// to 0 in release builds, so a 16-byte file was accepted as an empty array) is refused, and a
+/// gzip stream is decompressed only as far as its header promises (a "gzip bomb" of 64 MiB of
+/// zeros behind a 10-byte header is refused without being inflated).
+#[test]
+fn read_idx_checks_the_header_before_the_data() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("overflow");
+    let mut header = vec![0u8, 0, 8, 3];
+    for d in [1u32 << 22, 1 << 21, 1 << 21] {
+        header.extend_from_slice(&d.to_be_bytes());
+    }
+    std::fs::write(&p, &header).unwrap();
+    let err = read_idx(&p).unwrap_err();
+    assert!(err.to_string().contains("limit"), "{err}");
+
+    let bomb = dir.path().join("bomb.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&[0, 0, 8, 1, 0, 0, 0, 10]).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        gz.write_all(&zeros).unwrap();
+    }
+    std::fs::write(&bomb, gz.finish().unwrap()).unwrap();
+    let err = read_idx(&bomb).unwrap_err();
+    assert!(err.to_string().contains("need 10 bytes"), "{err}");
+    assert!(err.to_string().contains("the file has more"), "{err}");
+
+    // A FIFO or a device is not read.
+    let err = read_idx(std::path::Path::new("/dev/zero")).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
 }

@@ -10,7 +10,7 @@ use firmware::{Model, Noise};
 use runtime::Error;
 use runtime::firmware_blob::{export_firmware, firmware_blob};
 use runtime::generator::Generator;
-use runtime::int8::{FirmwareReference, latent};
+use runtime::int8::FirmwareReference;
 use runtime::noise::noise;
 
 use common::{PixelError, shipped};
@@ -103,7 +103,7 @@ fn the_same_holds_for_caller_supplied_noise_and_layer_by_layer() {
         firmware::noise::latent(123, &mut fw);
         assert_eq!(
             fw.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            latent(123, z_dim)
+            noise(1, z_dim, 123)
                 .iter()
                 .map(|v| v.to_bits())
                 .collect::<Vec<_>>()
@@ -121,7 +121,7 @@ fn the_int8_reference_is_close_to_the_f32_generator() {
         let z_dim = reference.z_dim();
         let mut z = Vec::with_capacity(n * z_dim);
         for s in 0..n {
-            z.extend(latent(10_000 + s as u64, z_dim));
+            z.extend(noise(1, z_dim, 10_000 + s as u64));
         }
         let classes = reference.classes();
         let labels: Option<Vec<i64>> =
@@ -295,7 +295,7 @@ fn the_shipped_blob_is_the_export_of_the_shipped_model() {
     let mut total = 0u64;
     let n = 100;
     for s in 0..n {
-        let z = latent(20_000 + s, fresh.z_dim());
+        let z = noise(1, fresh.z_dim(), 20_000 + s);
         let label = Some(s as usize % fresh.classes());
         let a = fresh.generate(&z, label).unwrap();
         let b = committed.generate(&z, label).unwrap();

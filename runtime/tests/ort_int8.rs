@@ -1,6 +1,6 @@
 //! The quantized files load in ONNX Runtime too, in every form, and stay within the documented
 //! error of f32 there. Needs `--features ort` and ORT_DYLIB_PATH (see the README); without the
-//! library the test prints why it skipped.
+//! library the test prints why it skipped, or fails when `CI` is set.
 #![cfg(feature = "ort")]
 
 mod common;
@@ -16,7 +16,7 @@ use common::{INT8_ERROR, PixelError, WEIGHT_ONLY_ERROR, shipped};
 #[test]
 fn quantized_models_load_and_run_in_ort() {
     if let Err(e) = library_path() {
-        eprintln!("SKIPPED quantized_models_load_and_run_in_ort: {e}");
+        common::skip_or_fail_in_ci("quantized_models_load_and_run_in_ort", &e.to_string());
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,6 @@
 //! ONNX Runtime is the reference: tract and ort agree on every exported model shape.
 //! Needs `--features ort` and ORT_DYLIB_PATH pointing at libonnxruntime.so (see the README);
-//! without the library the test prints why it skipped.
+//! without the library the test prints why it skipped, or fails when `CI` is set.
 #![cfg(feature = "ort")]
 
 mod common;
@@ -14,7 +14,7 @@ const TOLERANCE: f32 = 1e-4;
 #[test]
 fn tract_and_ort_agree() {
     if let Err(e) = library_path() {
-        eprintln!("SKIPPED tract_and_ort_agree: {e}");
+        common::skip_or_fail_in_ci("tract_and_ort_agree", &e.to_string());
         return;
     }
     let dir = tempfile::tempdir().unwrap();

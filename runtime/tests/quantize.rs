@@ -324,8 +324,9 @@ fn the_onnx_checker_accepts_quantized_models() {
         .args(["-c", "import onnx"])
         .output();
     if !matches!(&probe, Ok(o) if o.status.success()) {
-        eprintln!(
-            "SKIPPED the_onnx_checker_accepts_quantized_models: python3 with the `onnx` package is not installed (pip install onnx)"
+        common::skip_or_fail_in_ci(
+            "the_onnx_checker_accepts_quantized_models",
+            "python3 with the `onnx` package is not installed (pip install onnx)",
         );
         return;
     }

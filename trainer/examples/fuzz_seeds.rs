@@ -63,6 +63,8 @@ fn main() -> anyhow::Result<()> {
     let dir = corpus.join("checkpoint");
     for (i, (name, bytes)) in trainer::fuzzing::small_checkpoint()?.1.iter().enumerate() {
         write(&dir, name, i as u8, bytes)?;
+        // The same file behind the selector that fixes up its checksum.
+        write(&dir, &format!("{name}.fixed-crc"), 0x80 | i as u8, bytes)?;
     }
 
     // Images: a grey PNG, an RGB PNG and a JPEG, small.

@@ -8,6 +8,7 @@
 //! that finds `latest` missing, dangling or unreadable falls back to the newest complete
 //! checkpoint before it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
@@ -74,6 +75,30 @@ pub struct TrainingState {
     pub cursor: BatchCursor,
     /// Consecutive steps D had classified everything right.
     pub perfect_d_streak: usize,
+    /// Size and CRC-32C of every other file of the checkpoint, checked before its bytes
+    /// reach burn's decoders (absent in checkpoints written before Gantry 0.2).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, FileCheck>,
+}
+
+/// What a checkpoint file must be: its length and CRC-32C.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCheck {
+    /// Length in bytes.
+    pub bytes: u64,
+    /// CRC-32C (Castagnoli) of the content.
+    pub crc32c: u32,
+}
+
+impl FileCheck {
+    /// The check of `content`.
+    pub fn of(content: &[u8]) -> Self {
+        Self {
+            bytes: content.len() as u64,
+            crc32c: crc32c::crc32c(content),
+        }
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
@@ -156,6 +181,10 @@ pub fn encode(
         noise: gan.noise.clone(),
         cursor,
         perfect_d_streak,
+        files: files
+            .iter()
+            .map(|(name, bytes)| (name.to_string(), FileCheck::of(bytes)))
+            .collect(),
     };
     let json = serde_json::to_vec_pretty(&state).map_err(|e| CheckpointError::Invalid {
         path: PathBuf::from(STATE),
@@ -398,19 +427,66 @@ fn read_file(dir: &Path, file: &str, max: u64) -> Result<Vec<u8>, CheckpointErro
     fsutil::read_regular(&path, max).map_err(io(&path))
 }
 
+/// Runs one of burn's record decoders. They were written for files burn itself wrote and
+/// `expect` on malformed ones (the checkpoint fuzz target found a panic in burn-optim
+/// 0.22.1's optimizer records): the checksums in state.json keep damaged files away from
+/// them, and a panic from a crafted file that passes the checksum becomes this error.
+fn guarded<T>(
+    path: &Path,
+    what: &str,
+    decode: impl FnOnce() -> Result<T, String>,
+) -> Result<T, CheckpointError> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode));
+    std::panic::set_hook(previous);
+    let problem = match result {
+        Ok(Ok(value)) => return Ok(value),
+        Ok(Err(e)) => e,
+        Err(_) => "malformed (its decoder failed on it)".to_string(),
+    };
+    Err(CheckpointError::Invalid {
+        path: path.to_path_buf(),
+        problem: format!("{what}: {problem}"),
+    })
+}
+
 fn decode_module<M: Module>(module: M, path: &Path, bytes: Vec<u8>) -> Result<M, CheckpointError> {
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| {
-        CheckpointError::Invalid {
-            path: path.to_path_buf(),
-            problem: format!("not a readable burnpack record: {e}"),
-        }
+    let record = guarded(path, "not a readable burnpack record", || {
+        ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| e.to_string())
     })?;
-    module
-        .try_load_record(record)
-        .map_err(|e| CheckpointError::Invalid {
-            path: path.to_path_buf(),
-            problem: format!("does not fit this run's model: {e}"),
-        })
+    guarded(path, "does not fit this run's model", || {
+        module.try_load_record(record).map_err(|e| e.to_string())
+    })
+}
+
+/// Reads `file` through `read` and checks it against the size and CRC-32C that state.json
+/// recorded for it.
+fn read_checked(
+    state: &TrainingState,
+    dir: &Path,
+    file: &str,
+    read: &mut impl FnMut(&str, u64) -> Result<Vec<u8>, CheckpointError>,
+) -> Result<Vec<u8>, CheckpointError> {
+    let bytes = read(file, fsutil::MAX_RECORD_BYTES)?;
+    if state.files.is_empty() {
+        return Ok(bytes);
+    }
+    let found = FileCheck::of(&bytes);
+    match state.files.get(file) {
+        Some(expected) if *expected == found => Ok(bytes),
+        Some(expected) => Err(CheckpointError::Invalid {
+            path: dir.join(file),
+            problem: format!(
+                "damaged (a torn write or a disk error): {} bytes with CRC-32C {:08x}, state.json recorded {} bytes with {:08x}",
+                found.bytes, found.crc32c, expected.bytes, expected.crc32c
+            ),
+        }),
+        None => Err(CheckpointError::Invalid {
+            path: dir.join(STATE),
+            problem: format!("records no checksum for {file}"),
+        }),
+    }
 }
 
 /// Parses a checkpoint's `state.json` (`path` is named in errors).
@@ -441,27 +517,32 @@ pub fn decode(
     mut read: impl FnMut(&str, u64) -> Result<Vec<u8>, CheckpointError>,
 ) -> Result<TrainingState, CheckpointError> {
     let state = parse_state(&dir.join(STATE), &read(STATE, fsutil::MAX_TEXT_BYTES)?)?;
-    let max = fsutil::MAX_RECORD_BYTES;
+    let mut load = |file: &str| read_checked(&state, dir, file, &mut read);
     let generator = decode_module(
         gan.generator.clone(),
         &dir.join(GENERATOR),
-        read(GENERATOR, max)?,
+        load(GENERATOR)?,
     )?;
     let discriminator = decode_module(
         gan.discriminator.clone(),
         &dir.join(DISCRIMINATOR),
-        read(DISCRIMINATOR, max)?,
+        load(DISCRIMINATOR)?,
     )?;
     let ema = match &gan.ema {
-        Some(ema) => Some(decode_module(ema.clone(), &dir.join(EMA), read(EMA, max)?)?),
+        Some(ema) => Some(decode_module(ema.clone(), &dir.join(EMA), load(EMA)?)?),
         None => None,
     };
-    let generator_optim = decode_optim(&gan.generator_optim, dir, GENERATOR_OPTIM, &mut read)?;
+    let generator_optim = decode_optim(
+        &gan.generator_optim,
+        dir,
+        GENERATOR_OPTIM,
+        load(GENERATOR_OPTIM)?,
+    )?;
     let discriminator_optim = decode_optim(
         &gan.discriminator_optim,
         dir,
         DISCRIMINATOR_OPTIM,
-        &mut read,
+        load(DISCRIMINATOR_OPTIM)?,
     )?;
     gan.generator = generator;
     gan.discriminator = discriminator;
@@ -477,16 +558,14 @@ fn decode_optim(
     optim: &ModuleOptimizer,
     dir: &Path,
     file: &str,
-    read: &mut impl FnMut(&str, u64) -> Result<Vec<u8>, CheckpointError>,
+    bytes: Vec<u8>,
 ) -> Result<ModuleOptimizer, CheckpointError> {
-    let bytes = read(file, fsutil::MAX_RECORD_BYTES)?;
-    optim
-        .clone()
-        .from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|e| CheckpointError::Invalid {
-            path: dir.join(file),
-            problem: format!("not a readable optimizer state: {e}"),
-        })
+    guarded(&dir.join(file), "not a readable optimizer state", || {
+        optim
+            .clone()
+            .from_bytes(Bytes::from_bytes_vec(bytes))
+            .map_err(|e| e.to_string())
+    })
 }
 
 /// Loads the checkpoint in `dir` into `gan` (built from the run's config) and returns

@@ -75,10 +75,12 @@ pub fn small_checkpoint() -> Result<(Gan, CheckpointFiles), CheckpointError> {
     Ok((gan, files))
 }
 
-/// A checkpoint with one file replaced: the first byte picks the file (in
-/// [`checkpoint_files`] order), the rest is its content; the other files are valid.
+/// A checkpoint with one file replaced: the first byte's low 7 bits pick the file (in
+/// [`small_checkpoint`] order), the rest is its content; the other files are valid. With
+/// the first byte's high bit set, state.json's checksum of the replaced file is fixed up,
+/// so that malformed records reach burn's decoders behind the checksum.
 pub fn checkpoint(bytes: &[u8]) -> bool {
-    let Some((&which, content)) = bytes.split_first() else {
+    let Some((&selector, content)) = bytes.split_first() else {
         return false;
     };
     CHECKPOINT.with(|cell| {
@@ -92,11 +94,28 @@ pub fn checkpoint(bytes: &[u8]) -> bool {
         let Some((gan, files)) = slot.as_mut() else {
             return false;
         };
-        let replaced = files[usize::from(which) % files.len()].0;
+        let replaced = files[usize::from(selector & 0x7f) % files.len()].0;
+        let mut state = files
+            .iter()
+            .find(|(f, _)| *f == "state.json")
+            .map(|(_, b)| b.clone())
+            .unwrap_or_default();
+        if selector & 0x80 != 0 && replaced != "state.json" {
+            let fixed = serde_json::from_slice::<checkpoint::TrainingState>(&state).map(|mut s| {
+                s.files
+                    .insert(replaced.to_string(), checkpoint::FileCheck::of(content));
+                s
+            });
+            if let Ok(bytes) = fixed.and_then(|s| serde_json::to_vec(&s)) {
+                state = bytes;
+            }
+        }
         let dir = Path::new(INPUT);
         checkpoint::decode(gan, dir, |file, max| {
             let bytes = if file == replaced {
                 content
+            } else if file == "state.json" {
+                state.as_slice()
             } else {
                 files
                     .iter()

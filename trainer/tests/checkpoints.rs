@@ -106,3 +106,40 @@ fn a_metrics_line_torn_by_a_kill_is_dropped_and_a_bad_line_is_named() {
     let err = trainer::metrics::read(&path).unwrap_err().to_string();
     assert!(err.contains("metrics.jsonl line 2"), "{err}");
 }
+
+#[test]
+fn a_damaged_or_crafted_record_is_an_error_not_a_panic() {
+    let run = tempfile::tempdir().unwrap();
+    let dir = checkpoint::save(&gan_at(10), BatchCursor::default(), 0, run.path()).unwrap();
+    let optim = dir.join("generator-optim.bpk");
+    let good = std::fs::read(&optim).unwrap();
+    // A flipped byte: caught by the checksum before burn decodes the file.
+    let mut bad = good.clone();
+    let middle = bad.len() / 2;
+    bad[middle] ^= 0x40;
+    std::fs::write(&optim, &bad).unwrap();
+    let err = checkpoint::load(&mut gan_at(0), &dir)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("generator-optim.bpk") && err.contains("damaged"),
+        "{err}"
+    );
+
+    // A crafted file whose checksum state.json vouches for: burn's decoder gives up on it
+    // (burn-optim 0.22.1 panics on a record without parameter ids), and that is an error.
+    let crafted = vec![0u8; 64];
+    std::fs::write(&optim, &crafted).unwrap();
+    let state_path = dir.join("state.json");
+    let mut state: checkpoint::TrainingState =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    state.files.insert(
+        "generator-optim.bpk".into(),
+        checkpoint::FileCheck::of(&crafted),
+    );
+    std::fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
+    let err = checkpoint::load(&mut gan_at(0), &dir)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("generator-optim.bpk"), "{err}");
+}

@@ -124,8 +124,11 @@ fn final_checkpoint(run: &Path) -> (Vec<Vec<u32>>, String) {
     let mut weights = bits(&gan.generator);
     weights.extend(bits(&gan.discriminator));
     weights.extend(bits(gan.ema.as_ref().expect("the run keeps an EMA")));
-    let state = std::fs::read_to_string(dir.join("state.json")).unwrap();
-    (weights, state)
+    // Everything but the file checksums, which cover the parameter ids too.
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
+    state.as_object_mut().unwrap().remove("files");
+    (weights, state.to_string())
 }
 
 /// The bit patterns of every float parameter and buffer of a module.

@@ -12,7 +12,7 @@ pub struct Weights(NoiseStream);
 
 impl Weights {
     pub fn new(seed: u64) -> Weights {
-        Weights(NoiseStream::new(seed ^ 0x5eed))
+        Weights(NoiseStream::new(seed ^ 0x5eed, 1))
     }
 
     pub fn normal(&mut self, n: usize, scale: f32) -> Vec<f32> {
@@ -79,7 +79,7 @@ fn metadata() -> BTreeMap<String, String> {
     ])
 }
 
-fn digits() -> Vec<String> {
+pub fn digits() -> Vec<String> {
     (0..10).map(|d| d.to_string()).collect()
 }
 
@@ -299,4 +299,20 @@ pub fn text(o: &std::process::Output) -> String {
 /// A path as a command-line argument.
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// Whether the tests run in CI: the `CI` variable is set to anything but empty, `0` or `false`
+/// (GitHub Actions, GitLab and most others set `CI=true`).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+}
+
+/// For a test whose optional tool (a Python package, the ONNX Runtime library) is missing:
+/// locally it prints `SKIPPED test: why` and the caller returns; in CI ([`in_ci`]) it fails the
+/// test, so a missing tool can never pass a CI run green.
+pub fn skip_or_fail_in_ci(test: &str, why: &str) {
+    if in_ci() {
+        panic!("{test}: {why}. CI is set, so this fails instead of skipping: install the tool");
+    }
+    eprintln!("SKIPPED {test}: {why}");
 }
