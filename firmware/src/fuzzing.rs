@@ -46,3 +46,33 @@ pub fn blob(bytes: &[u8]) -> bool {
     }
     true
 }
+
+/// Replays every file of the corpus folder `dir` through `entry` (the function a fuzz
+/// target calls), for the stable-Rust tests of each crate's corpus. Panics naming the file
+/// when `entry` panics, when the folder is empty, or when no file is accepted (the seeds are
+/// valid inputs: a parser that rejects everything must not pass). Returns how many files
+/// were accepted.
+pub fn replay(dir: &std::path::Path, entry: impl Fn(&[u8]) -> bool) -> usize {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{}: empty corpus", dir.display());
+    let mut accepted = 0;
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| entry(&bytes)))
+            .unwrap_or_else(|_| {
+                panic!("{} panicked its fuzz target's entry point", file.display())
+            });
+        accepted += usize::from(ok);
+    }
+    assert!(
+        accepted > 0,
+        "{}: no corpus file was accepted",
+        dir.display()
+    );
+    accepted
+}

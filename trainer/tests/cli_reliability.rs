@@ -48,6 +48,28 @@ auto = false
     path
 }
 
+/// `trainer train --config CONFIG [EXTRA] --out OUT`.
+fn train(config: &Path, out: &Path, extra: &[&str]) -> Output {
+    trainer()
+        .args(["train", "--config"])
+        .arg(config)
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+/// `trainer train --resume RUN [EXTRA]`.
+fn resume(run: &Path, extra: &[&str]) -> Output {
+    trainer()
+        .args(["train", "--resume"])
+        .arg(run)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -74,13 +96,7 @@ fn zero_examples_is_an_argument_error() {
         .unwrap()
         .replace("max_examples = 512", "max_examples = 0");
     std::fs::write(&config, text).unwrap();
-    let out = trainer()
-        .args(["train", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(dir.path().join("r1"))
-        .output()
-        .unwrap();
+    let out = train(&config, &dir.path().join("r1"), &[]);
     assert_clean_failure(&out, 1, "max_examples must be at least 1");
 }
 
@@ -112,13 +128,7 @@ fn numbers_out_of_range_are_refused_before_training() {
     assert_clean_failure(&out, 2, "--lr");
     // A config's Adam epsilon of 0 divides by zero in every update.
     let config = tiny_config(dir.path(), "[generator_adam]\nepsilon = 0.0\n");
-    let out = trainer()
-        .args(["train", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(dir.path().join("r2"))
-        .output()
-        .unwrap();
+    let out = train(&config, &dir.path().join("r2"), &[]);
     assert_clean_failure(&out, 1, "generator_adam.epsilon");
 }
 
@@ -183,10 +193,10 @@ fn a_diverged_run_resumes_with_lower_learning_rates_as_advised() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path(), "");
     let run = dir.path().join("div");
-    let out = trainer()
-        .args(["train", "--config"])
-        .arg(&config)
-        .args([
+    let out = train(
+        &config,
+        &run,
+        &[
             "--lr-g",
             "1e30",
             "--lr-d",
@@ -195,11 +205,8 @@ fn a_diverged_run_resumes_with_lower_learning_rates_as_advised() {
             "50",
             "--checkpoint-every",
             "1",
-            "--out",
-        ])
-        .arg(&run)
-        .output()
-        .unwrap();
+        ],
+    );
     assert_clean_failure(&out, 3, "training diverged");
     let err = stderr(&out);
     assert!(
@@ -214,13 +221,7 @@ fn a_diverged_run_resumes_with_lower_learning_rates_as_advised() {
             .any(|l| !l.g_loss.is_finite() || !l.d_loss.is_finite())
     );
 
-    let out = trainer()
-        .arg("train")
-        .arg("--resume")
-        .arg(&run)
-        .args(["--lr-g", "2e-4", "--lr-d", "2e-4", "--steps", "30"])
-        .output()
-        .unwrap();
+    let out = resume(&run, &["--lr-g", "2e-4", "--lr-d", "2e-4", "--steps", "30"]);
     assert!(out.status.success(), "resume as advised: {}", stderr(&out));
     let saved: trainer::config::TrainConfig =
         trainer::config::TrainConfig::from_json_file(&run.join("config.json")).unwrap();
@@ -242,13 +243,7 @@ fn a_diverged_run_resumes_with_lower_learning_rates_as_advised() {
             .all(|l| l.g_loss.is_finite())
     );
     // And the resumed run can itself be resumed (its log has no value the reader rejects).
-    let out = trainer()
-        .arg("train")
-        .arg("--resume")
-        .arg(&run)
-        .args(["--steps", "35"])
-        .output()
-        .unwrap();
+    let out = resume(&run, &["--steps", "35"]);
     assert!(out.status.success(), "second resume: {}", stderr(&out));
 }
 
@@ -257,29 +252,12 @@ fn resume_refuses_flags_it_cannot_honour_and_keeps_the_run_target() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path(), "");
     let run = dir.path().join("run");
-    let out = trainer()
-        .args(["train", "--config"])
-        .arg(&config)
-        .args(["--steps", "20", "--out"])
-        .arg(&run)
-        .output()
-        .unwrap();
+    let out = train(&config, &run, &["--steps", "20"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = trainer()
-        .arg("train")
-        .arg("--resume")
-        .arg(&run)
-        .args(["--batch-size", "64"])
-        .output()
-        .unwrap();
+    let out = resume(&run, &["--batch-size", "64"]);
     assert_clean_failure(&out, 1, "--batch-size cannot change when resuming");
     // Without --steps a resume keeps the run's own target: nothing left to train.
-    let out = trainer()
-        .arg("train")
-        .arg("--resume")
-        .arg(&run)
-        .output()
-        .unwrap();
+    let out = resume(&run, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let lines = trainer::metrics::read(&run.join("metrics.jsonl")).unwrap();
     assert_eq!(lines.last().unwrap().step, 20, "trained past its target");
@@ -290,13 +268,7 @@ fn resume_rewrites_nothing_when_no_checkpoint_loads() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path(), "");
     let run = dir.path().join("run");
-    let out = trainer()
-        .args(["train", "--config"])
-        .arg(&config)
-        .args(["--steps", "10", "--out"])
-        .arg(&run)
-        .output()
-        .unwrap();
+    let out = train(&config, &run, &["--steps", "10"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let before = std::fs::read(run.join("config.json")).unwrap();
     for entry in std::fs::read_dir(run.join("checkpoints")).unwrap() {
@@ -305,13 +277,7 @@ fn resume_rewrites_nothing_when_no_checkpoint_loads() {
             std::fs::write(path.join("generator.bpk"), b"not a record").unwrap();
         }
     }
-    let out = trainer()
-        .arg("train")
-        .arg("--resume")
-        .arg(&run)
-        .args(["--steps", "20", "--lr-g", "1e-4"])
-        .output()
-        .unwrap();
+    let out = resume(&run, &["--steps", "20", "--lr-g", "1e-4"]);
     assert_clean_failure(&out, 1, "generator.bpk");
     assert_eq!(std::fs::read(run.join("config.json")).unwrap(), before);
 }
