@@ -126,9 +126,17 @@ fn a_damaged_or_crafted_record_is_an_error_not_a_panic() {
         "{err}"
     );
 
-    // A crafted file whose checksum state.json vouches for: burn's decoder gives up on it
-    // (burn-optim 0.22.1 panics on a record without parameter ids), and that is an error.
-    let crafted = vec![0u8; 64];
+    // A crafted file whose checksum state.json vouches for: burn-optim 0.22.1 panics on this
+    // record (its tensors carry no parameter id; found by the checkpoint fuzz target, whose
+    // input is the selector byte 0x82, "generator-optim.bpk with its checksum fixed up",
+    // then the file), and that must be an error.
+    let found = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus/checkpoint/crash-burn-optim-record-without-param-id"),
+    )
+    .unwrap();
+    assert_eq!(found[0], 0x82);
+    let crafted = found[1..].to_vec();
     std::fs::write(&optim, &crafted).unwrap();
     let state_path = dir.join("state.json");
     let mut state: checkpoint::TrainingState =
