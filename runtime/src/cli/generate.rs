@@ -1,0 +1,158 @@
+//! `runtime generate`: write a labelled synthetic data set (PNG folders, IDX files or one grid
+//! picture, plus manifest.json) from a generator.
+//!
+//! The pipeline's main product, so it gets its own file: the options, their checks that clap
+//! cannot express (`--gzip` only with IDX, `--balanced` only for conditional models), the
+//! progress bar and the one-line summary.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use runtime::dataset::{DatasetRequest, OutputFormat, write_dataset};
+
+use super::args::{ForceOpt, PrecisionOpt};
+use super::common::load_precision;
+use super::parse::{parse_batch, parse_count};
+
+/// Options of `runtime generate`.
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// The ONNX generator (written by `trainer export`).
+    #[arg(long, short = 'm')]
+    pub model: PathBuf,
+    /// Number of images (1 to 4294967295).
+    #[arg(long, short = 'n', value_parser = parse_count)]
+    pub count: usize,
+    /// Generate only this class (index, see `runtime info`). Conditional models only.
+    #[arg(long, conflicts_with = "balanced")]
+    pub class: Option<usize>,
+    /// Cycle through all classes so each gets count/classes images (the default for
+    /// conditional models; refused for unconditional ones).
+    #[arg(long)]
+    pub balanced: bool,
+    /// Noise seed: same seed, same images.
+    #[arg(long, short = 's', default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder (must not exist or be empty, unless --force).
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    /// png: one PNG per image in one folder per class; idx: MNIST-style IDX files;
+    /// grid: one grid.png to look at.
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Png)]
+    pub format: Format,
+    /// Gzip the IDX files (`.gz`), like the MNIST distribution.
+    #[arg(long)]
+    pub gzip: bool,
+    /// `--force`: replace the output folder (only a Gantry data set folder is replaced).
+    #[command(flatten)]
+    pub force: ForceOpt,
+    /// Images per tract run (default: chosen from the model's buffer sizes, at most 64; see
+    /// `runtime info` and `runtime bench --sweep`). Results agree to float rounding.
+    #[arg(long, value_parser = parse_batch)]
+    pub batch: Option<usize>,
+    /// `--precision`: the arithmetic to generate in.
+    #[command(flatten)]
+    pub precision: PrecisionOpt,
+}
+
+/// The values of `generate --format`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    // No doc comments on the variants: clap would show them in `--help` as value descriptions.
+    Png,
+    Idx,
+    Grid,
+}
+
+/// Runs `runtime generate`; `quiet` hides the progress bar.
+pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<()> {
+    let GenerateArgs {
+        model,
+        count,
+        class,
+        balanced,
+        seed,
+        out,
+        format,
+        gzip,
+        force: ForceOpt { force },
+        batch,
+        precision,
+    } = args;
+    let (model, out, precision) = (model.as_path(), out.as_path(), precision.get());
+    if count == 0 {
+        bail!("--count must be at least 1");
+    }
+    if gzip && !matches!(format, Format::Idx) {
+        bail!("--gzip applies to --format idx only");
+    }
+    if force {
+        // Before the (possibly slow) load: --force replaces only a Gantry data set folder.
+        runtime::dataset::check_replaceable(out)?;
+    }
+    let generator = match batch {
+        Some(b) => load_precision(model, precision)?.with_batch_size(b)?,
+        None => load_precision(model, precision)?,
+    };
+    if balanced && !generator.info().is_conditional() {
+        bail!(
+            "--balanced needs a conditional model; {} is unconditional (it has no classes)",
+            model.display()
+        );
+    }
+    let format = match format {
+        Format::Png => OutputFormat::Png,
+        Format::Idx => OutputFormat::Idx { gzip },
+        Format::Grid => OutputFormat::Grid,
+    };
+    let request = DatasetRequest {
+        count,
+        class,
+        seed,
+        format,
+        out: out.to_path_buf(),
+        force,
+    };
+    tracing::info!(model = %model.display(), count, seed, out = %out.display(), precision = %generator.precision(), "generating");
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(count as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} generating [{bar:40}] {pos}/{len} images ({per_sec}, eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let manifest = write_dataset(&generator, &model.display().to_string(), &request, |done| {
+        bar.set_position(done as u64)
+    })
+    .context("writing the data set")?;
+    bar.finish_and_clear();
+    let per_class = if manifest.counts.is_empty() {
+        String::new()
+    } else {
+        let parts: Vec<String> = manifest
+            .classes
+            .iter()
+            .zip(&manifest.counts)
+            .filter(|(_, n)| **n > 0)
+            .map(|(c, n)| format!("{c}: {n}"))
+            .collect();
+        format!(" ({})", parts.join(", "))
+    };
+    println!(
+        "wrote {count} images{per_class} as {} to {} in {:.2} s; manifest: {}",
+        manifest.format,
+        out.display(),
+        started.elapsed().as_secs_f64(),
+        out.join(runtime::dataset::MANIFEST).display()
+    );
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! Range-checked value parsers for clap, and the limits they enforce.
+//!
+//! A value out of range is a command-line error: clap reports it with the option's name and
+//! exits with code 2, before any model is loaded. Kept apart from the subcommands because
+//! several of them share a parser (`--calibration-samples` in `quantize` and `export-firmware`).
+
+/// The most images one `generate` writes (IDX headers store the count in 32 bits).
+const MAX_COUNT: u64 = u32::MAX as u64;
+/// The largest `--batch`.
+const MAX_BATCH: u64 = 4096;
+/// The longest `bench --seconds`: an hour per backend and batch size.
+const MAX_SECONDS: f64 = 3600.0;
+/// The most `--ort-threads`.
+const MAX_THREADS: u64 = 1024;
+/// The most calibration samples (calibration keeps their activations in memory).
+const MAX_SAMPLES: u64 = 100_000;
+
+/// An integer in `min..=max`, for clap (which then reports an argument error, exit code 2).
+fn parse_int(s: &str, min: u64, max: u64) -> Result<usize, String> {
+    let v: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number from {min} to {max}"))?;
+    if !(min..=max).contains(&v) {
+        return Err(format!("{v} is out of range: use {min} to {max}"));
+    }
+    usize::try_from(v).map_err(|_| format!("{v} is too large for this machine"))
+}
+
+/// `generate --count`: 1 to [`MAX_COUNT`].
+pub fn parse_count(s: &str) -> Result<usize, String> {
+    parse_int(s, 1, MAX_COUNT)
+}
+
+/// `generate --batch`: 1 to [`MAX_BATCH`].
+pub fn parse_batch(s: &str) -> Result<usize, String> {
+    parse_int(s, 1, MAX_BATCH)
+}
+
+/// `bench --ort-threads`: 1 to [`MAX_THREADS`].
+pub fn parse_threads(s: &str) -> Result<usize, String> {
+    parse_int(s, 1, MAX_THREADS)
+}
+
+/// `--calibration-samples`: 1 to [`MAX_SAMPLES`].
+pub fn parse_samples(s: &str) -> Result<usize, String> {
+    parse_int(s, 1, MAX_SAMPLES)
+}
+
+/// A finite number in `(low, high]`.
+fn parse_float(s: &str, low: f64, high: f64) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if !v.is_finite() || v <= low || v > high {
+        return Err(format!(
+            "{s} is out of range: use a number more than {low} and at most {high}"
+        ));
+    }
+    Ok(v)
+}
+
+/// `bench --seconds`: more than 0, at most [`MAX_SECONDS`].
+pub fn parse_seconds(s: &str) -> Result<f64, String> {
+    parse_float(s, 0.0, MAX_SECONDS)
+}
+
+/// `quantize --percentile`: more than 50, at most 100.
+pub fn parse_percentile(s: &str) -> Result<f64, String> {
+    parse_float(s, 50.0, 100.0)
+}
