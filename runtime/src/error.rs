@@ -7,8 +7,8 @@
 
 use std::path::PathBuf;
 
-use crate::info::MetadataError;
-use crate::spec::SpecError;
+use crate::onnx::metadata::MetadataError;
+use crate::onnx::spec::SpecError;
 
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

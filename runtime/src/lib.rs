@@ -1,16 +1,23 @@
 //! Gantry's edge runtime: runs GAN generators exported to ONNX with `tract`, and turns seeds into
 //! labelled synthetic data sets.
 //!
-//! - [`spec`]: the framework-neutral generator description the trainer exports through, and
-//!   [`onnx`]: how it becomes an ONNX file; [`info`]: the metadata inside that file.
-//! - [`generator`]: load a model with tract and generate images; [`noise`]: the documented,
-//!   seeded noise.
+//! The folders follow the pipeline:
+//!
+//! - [`onnx`]: the ONNX format: [`onnx::spec`], the framework-neutral generator description the
+//!   trainer exports through, and the writer that turns it into an ONNX graph;
+//!   [`onnx::metadata`]: the metadata inside that file; [`onnx::import`]: reading an ONNX
+//!   generator back into a spec.
+//! - [`engine`]: the [`Backend`](engine::Backend) trait and the engines: [`engine::tract`]
+//!   loads a model with tract and generates images (and `engine::ort`, with the `ort` feature).
+//! - [`int8`]: post-training int8 quantization ([`int8::quantize`], `runtime quantize`) and
+//!   [`int8::firmware_reference`], an independent host implementation of the firmware's integer
+//!   arithmetic.
 //! - [`dataset`]: write PNG / IDX / grid data sets with a manifest.
-//! - [`backend`] (and `ort_backend` with the `ort` feature): engines side by side.
-//! - [`quantize`]: post-training int8 quantization (`runtime quantize`); [`import`]: reading an
-//!   ONNX generator back into a spec.
-//! - [`firmware_blob`]: the `firmware` crate's weight blob (`runtime export-firmware`);
-//!   [`int8`]: an independent host implementation of the firmware's integer arithmetic.
+//! - [`firmware_export`]: the `firmware` crate's weight blob (`runtime export-firmware`).
+//! - [`noise`]: the documented, seeded noise; [`error`], [`fsutil`]: shared plumbing.
+//!
+//! The flat module paths of earlier versions ([`generator`], [`spec`], [`quantize`], ...) still
+//! work: they are compatibility modules that re-export the moved ones.
 //!
 //! ```no_run
 //! use runtime::prelude::*;
@@ -20,34 +27,68 @@
 //! # Ok::<(), runtime::Error>(())
 //! ```
 
-pub mod backend;
 pub mod dataset;
+pub mod engine;
 pub mod error;
-pub mod firmware_blob;
+pub mod firmware_export;
 pub mod fsutil;
-pub mod generator;
-pub mod import;
-pub mod info;
 pub mod int8;
 pub mod noise;
 pub mod onnx;
+
+/// Compatibility path; the module lives in [`engine`] (the [`Backend`](engine::Backend) trait).
+pub mod backend {
+    pub use crate::engine::{Backend, max_abs_diff};
+}
+
+/// Compatibility path; the module lives in [`firmware_export`].
+pub mod firmware_blob {
+    pub use crate::firmware_export::*;
+}
+
+/// Compatibility path; the module lives in [`engine::tract`].
+pub mod generator {
+    pub use crate::engine::tract::*;
+}
+
+/// Compatibility path; the module lives in [`onnx::import`].
+pub mod import {
+    pub use crate::onnx::import::*;
+}
+
+/// Compatibility path; the module lives in [`onnx::metadata`].
+pub mod info {
+    pub use crate::onnx::metadata::*;
+}
+
+/// Compatibility path; the module lives in `engine::ort`.
 #[cfg(feature = "ort")]
-pub mod ort_backend;
-pub mod quantize;
-pub mod spec;
+pub mod ort_backend {
+    pub use crate::engine::ort::*;
+}
+
+/// Compatibility path; the module lives in [`int8::quantize`].
+pub mod quantize {
+    pub use crate::int8::quantize::*;
+}
+
+/// Compatibility path; the module lives in [`onnx::spec`].
+pub mod spec {
+    pub use crate::onnx::spec::*;
+}
 
 pub use error::{Error, Result};
 
 /// The types most programs need.
 pub mod prelude {
-    pub use crate::backend::{Backend, max_abs_diff};
     pub use crate::dataset::{DatasetRequest, Manifest, OutputFormat, write_dataset};
-    pub use crate::error::{Error, Result};
-    pub use crate::generator::{BatchMode, Generator, LoadOptions, Precision, Samples};
-    pub use crate::info::ModelInfo;
-    pub use crate::noise::noise;
     #[cfg(feature = "ort")]
-    pub use crate::ort_backend::OrtGenerator;
-    pub use crate::quantize::{CalibrationMethod, Form, QuantizeOptions, quantize_file};
-    pub use crate::spec::{GeneratorSpec, ImageShape, Layer, Matrix, SpecError};
+    pub use crate::engine::ort::OrtGenerator;
+    pub use crate::engine::tract::{BatchMode, Generator, LoadOptions, Precision, Samples};
+    pub use crate::engine::{Backend, max_abs_diff};
+    pub use crate::error::{Error, Result};
+    pub use crate::int8::quantize::{CalibrationMethod, Form, QuantizeOptions, quantize_file};
+    pub use crate::noise::noise;
+    pub use crate::onnx::metadata::ModelInfo;
+    pub use crate::onnx::spec::{GeneratorSpec, ImageShape, Layer, Matrix, SpecError};
 }

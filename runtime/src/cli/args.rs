@@ -5,8 +5,8 @@
 //! and reads the same in every `--help`.
 
 use clap::{Args, ValueEnum};
-use runtime::generator::Precision;
-use runtime::quantize::Form;
+use runtime::engine::tract::Precision;
+use runtime::int8::quantize::Form;
 
 /// `--precision` for the subcommands that load one generator and run it (`generate`, `info`).
 ///

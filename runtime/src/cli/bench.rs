@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use runtime::backend::{Backend, max_abs_diff};
-use runtime::generator::{BatchMode, Generator, LoadOptions, Precision};
-use runtime::info::ModelInfo;
+use runtime::engine::tract::{BatchMode, Generator, LoadOptions, Precision};
+use runtime::engine::{Backend, max_abs_diff};
+use runtime::int8::quantize::{Form, QuantizeOptions};
 use runtime::noise::noise;
-use runtime::quantize::{Form, QuantizeOptions};
+use runtime::onnx::metadata::ModelInfo;
 
 use super::args::{FormArg, PrecisionArg};
 use super::common::{load, load_precision};
@@ -230,7 +230,7 @@ fn line_up(
             .context("quantizing in memory")?;
             backends.push(Box::new(int8));
             if cfg!(feature = "ort") {
-                let bytes = runtime::quantize::quantize_file(model, &options(ort_form))?;
+                let bytes = runtime::int8::quantize::quantize_file(model, &options(ort_form))?;
                 add_ort(
                     model,
                     Some(bytes.to_bytes()),
@@ -440,8 +440,8 @@ fn add_ort(
     notes: &mut Vec<String>,
 ) {
     let loaded = match bytes {
-        Some(b) => runtime::ort_backend::OrtGenerator::from_bytes(model, &b, threads),
-        None => runtime::ort_backend::OrtGenerator::load(model, threads),
+        Some(b) => runtime::engine::ort::OrtGenerator::from_bytes(model, &b, threads),
+        None => runtime::engine::ort::OrtGenerator::load(model, threads),
     };
     match loaded {
         Ok(g) => backends.push(Box::new(g)),

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use runtime::generator::{Generator, LoadOptions, Precision};
+use runtime::engine::tract::{Generator, LoadOptions, Precision};
 
 /// Loads `model` as stored.
 pub fn load(model: &Path) -> anyhow::Result<Generator> {

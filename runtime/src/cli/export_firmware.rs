@@ -24,7 +24,7 @@ pub struct ExportFirmwareArgs {
     pub out: PathBuf,
     /// Latents (the firmware's seeded noise) whose activations set the int8 ranges (1 to
     /// 100000).
-    #[arg(long, default_value_t = runtime::firmware_blob::DEFAULT_SAMPLES, value_parser = parse_samples)]
+    #[arg(long, default_value_t = runtime::firmware_export::DEFAULT_SAMPLES, value_parser = parse_samples)]
     pub calibration_samples: usize,
     /// First seed of the calibration latents (sample i uses seed + i).
     #[arg(long, default_value_t = 0)]
@@ -54,7 +54,7 @@ fn export_firmware(
     force: bool,
 ) -> anyhow::Result<()> {
     check_out(model, out, force)?;
-    let e = runtime::firmware_blob::export_firmware(model, out, samples, seed)
+    let e = runtime::firmware_export::export_firmware(model, out, samples, seed)
         .context("exporting for the firmware")?;
     let shape = if e.classes > 0 {
         format!(

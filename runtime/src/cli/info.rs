@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use runtime::generator::Precision;
+use runtime::engine::tract::Precision;
 
 use super::args::PrecisionOpt;
 use super::common::load_precision;

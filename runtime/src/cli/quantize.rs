@@ -10,9 +10,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use runtime::backend::max_abs_diff;
+use runtime::engine::max_abs_diff;
+use runtime::int8::quantize::{CalibrationMethod, Form, QuantizeOptions};
 use runtime::noise::noise;
-use runtime::quantize::{CalibrationMethod, Form, QuantizeOptions};
 
 use super::args::{ForceOpt, FormArg};
 use super::common::{check_out, load};
@@ -28,7 +28,7 @@ pub struct QuantizeArgs {
     #[arg(long, short = 'o')]
     pub out: PathBuf,
     /// Noise samples whose activations set the int8 ranges (1 to 100000).
-    #[arg(long, default_value_t = runtime::quantize::DEFAULT_SAMPLES, value_parser = parse_samples)]
+    #[arg(long, default_value_t = runtime::int8::quantize::DEFAULT_SAMPLES, value_parser = parse_samples)]
     pub calibration_samples: usize,
     /// Noise seed of the calibration samples.
     #[arg(long, default_value_t = 0)]
@@ -38,7 +38,7 @@ pub struct QuantizeArgs {
     pub method: MethodArg,
     /// Percentile for --method percentile: ranges span the (100-p)th to the pth percentile
     /// (more than 50, at most 100).
-    #[arg(long, default_value_t = runtime::quantize::DEFAULT_PERCENTILE, value_parser = parse_percentile)]
+    #[arg(long, default_value_t = runtime::int8::quantize::DEFAULT_PERCENTILE, value_parser = parse_percentile)]
     pub percentile: f64,
     /// ONNX form of the int8 layers.
     #[arg(long, value_enum, default_value_t = FormArg::Integer, conflicts_with = "weight_only")]
@@ -94,7 +94,7 @@ fn quantize(
 ) -> anyhow::Result<()> {
     check_out(model, out, force)?;
     let started = Instant::now();
-    let q = runtime::quantize::quantize_file(model, options).context("quantizing")?;
+    let q = runtime::int8::quantize::quantize_file(model, options).context("quantizing")?;
     q.write(out)?;
     let elapsed = started.elapsed().as_secs_f64();
     let before = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);

@@ -33,13 +33,13 @@ use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::info::{ModelInfo, keys};
 use crate::noise::{NOISE_ALGORITHM, noise};
+use crate::onnx::metadata::{ModelInfo, keys};
+use crate::onnx::spec::{GeneratorSpec, Layer, Matrix};
 use crate::onnx::{
     self, GraphParts, Lowering, attr_int, conv_transpose_attrs, node, tensor_f32, tensor_i8,
     tensor_i32,
 };
-use crate::spec::{GeneratorSpec, Layer, Matrix};
 
 /// Calibration samples used unless told otherwise.
 pub const DEFAULT_SAMPLES: usize = 2000;
@@ -292,7 +292,7 @@ impl Quantized {
 /// Quantizes the f32 generator at `path` (see the module docs). Files already quantized to int8
 /// compute are refused; weight-only files are read back to f32 and quantized again.
 pub fn quantize_file(path: &Path, options: &QuantizeOptions) -> Result<Quantized> {
-    let (_, proto, info, _) = crate::generator::read_checked(path)?;
+    let (_, proto, info, _) = crate::engine::tract::read_checked(path)?;
     quantize_model(path, &proto, &info, options)
 }
 
@@ -321,7 +321,7 @@ pub(crate) fn quantize_model(
         }
         _ => {}
     }
-    let spec = crate::import::spec_from_model(path, proto, info)?;
+    let spec = crate::onnx::import::spec_from_model(path, proto, info)?;
     quantize_spec(&spec, path, options)
 }
 

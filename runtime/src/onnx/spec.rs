@@ -206,8 +206,8 @@ pub struct GeneratorSpec {
     /// The layers, applied in order.
     pub layers: Vec<Layer>,
     /// Extra metadata written verbatim into the ONNX `metadata_props` (dataset, steps, config
-    /// JSON, quality JSON...); see [`crate::info::keys`] for the recommended names. The keys the
-    /// runtime writes itself ([`crate::info::keys::RESERVED`]) are refused.
+    /// JSON, quality JSON...); see [`crate::onnx::metadata::keys`] for the recommended names. The keys the
+    /// runtime writes itself ([`crate::onnx::metadata::keys::RESERVED`]) are refused.
     pub metadata: BTreeMap<String, String>,
 }
 
@@ -634,7 +634,7 @@ impl GeneratorSpec {
         if let Some(key) = self
             .metadata
             .keys()
-            .find(|k| crate::info::keys::is_reserved(k))
+            .find(|k| crate::onnx::metadata::keys::is_reserved(k))
         {
             return Err(SpecError::ReservedMetadataKey { key: key.clone() });
         }

@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 
 use image::ImageEncoder;
 
+use crate::engine::tract::{Generator, Labels, Samples};
 use crate::error::{Error, Result};
 use crate::fsutil::StagedDir;
-use crate::generator::{Generator, Labels, Samples};
-use crate::info::ModelInfo;
 use crate::noise;
-use crate::spec::ImageShape;
+use crate::onnx::metadata::ModelInfo;
+use crate::onnx::spec::ImageShape;
 
 /// Name of the manifest written beside the data.
 pub const MANIFEST: &str = "manifest.json";
@@ -96,7 +96,7 @@ pub struct Manifest {
     /// The arithmetic the images were generated with: `f32` or `int8` (absent in manifests
     /// written before int8 existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub precision: Option<crate::generator::Precision>,
+    pub precision: Option<crate::engine::tract::Precision>,
     /// Noise seed.
     pub seed: u64,
     /// Number of images.

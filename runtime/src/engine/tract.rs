@@ -22,11 +22,11 @@ use tract_onnx::tract_core::ops::cnn::Deconv;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
 use crate::error::{Error, Result};
-use crate::info::{MetadataError, ModelInfo, keys};
+use crate::int8::quantize::{QuantInfo, QuantizeOptions};
 use crate::noise::NoiseStream;
+use crate::onnx::metadata::{MetadataError, ModelInfo, keys};
+use crate::onnx::spec::ImageShape;
 use crate::onnx::{self, GraphSummary};
-use crate::quantize::{QuantInfo, QuantizeOptions};
-use crate::spec::ImageShape;
 
 /// The arithmetic a [`Generator`] computes with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -315,7 +315,7 @@ impl Generator {
         options: &QuantizeOptions,
     ) -> Result<Generator> {
         let started = std::time::Instant::now();
-        let q = crate::quantize::quantize_model(path, proto, info, options)?;
+        let q = crate::int8::quantize::quantize_model(path, proto, info, options)?;
         tracing::debug!(
             form = %q.info.form,
             elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
@@ -393,7 +393,7 @@ impl Generator {
         } else {
             Precision::F32
         };
-        let proto = crate::import::fold_weight_dequantization(path, proto)?;
+        let proto = crate::onnx::import::fold_weight_dequantization(path, proto)?;
         let model = onnx()
             .model_for_proto_model(&proto)
             .map_err(|e| Error::tract(path, "import the ONNX graph", e))?

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use tract_onnx::pb::StringStringEntryProto;
 
-use crate::spec::{GeneratorSpec, ImageShape};
+use crate::onnx::spec::{GeneratorSpec, ImageShape};
 
 /// Metadata key names. The [`RESERVED`](keys::RESERVED) ones are written by the runtime from the
 /// spec; the others are recommended names for the trainer's extra metadata.
@@ -45,7 +45,7 @@ pub mod keys {
     /// Recommended: the run's last quality figures as JSON.
     pub const QUALITY: &str = "gantry.quality";
     /// Written by `runtime quantize`: the int8 scheme and its calibration, as JSON
-    /// (`crate::quantize::QuantInfo`). Absent from f32 models.
+    /// (`crate::int8::quantize::QuantInfo`). Absent from f32 models.
     pub const QUANTIZATION: &str = "gantry.quantization";
 
     /// Whether `key` is written by the runtime itself.
@@ -200,7 +200,7 @@ impl ModelInfo {
             ));
         };
 
-        let limit = crate::spec::MAX_VALUES_PER_SAMPLE;
+        let limit = crate::onnx::spec::MAX_VALUES_PER_SAMPLE;
         if z_dim > limit {
             return Err(problem(
                 keys::Z_DIM,

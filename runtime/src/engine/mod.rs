@@ -1,9 +1,16 @@
 //! A common face for the inference engines, so `runtime bench` and the parity tests can run the
 //! same noise through each and compare.
+//!
+//! The engines: [`tract`] (the default, [`Generator`]) and `ort` (ONNX Runtime, with the `ort`
+//! cargo feature).
 
+#[cfg(feature = "ort")]
+pub mod ort;
+pub mod tract;
+
+use crate::engine::tract::Generator;
 use crate::error::Result;
-use crate::generator::Generator;
-use crate::info::ModelInfo;
+use crate::onnx::metadata::ModelInfo;
 
 /// An engine that runs a loaded generator.
 pub trait Backend {
@@ -18,12 +25,12 @@ pub trait Backend {
 impl Backend for Generator {
     fn name(&self) -> String {
         let precision = match self.precision() {
-            crate::generator::Precision::Int8 => "-int8",
+            crate::engine::tract::Precision::Int8 => "-int8",
             _ => "",
         };
         let mode = match self.batch_mode() {
-            crate::generator::BatchMode::Fixed => "",
-            crate::generator::BatchMode::Symbolic => "-symbolic",
+            crate::engine::tract::BatchMode::Fixed => "",
+            crate::engine::tract::BatchMode::Symbolic => "-symbolic",
         };
         format!("tract{precision}{mode}")
     }

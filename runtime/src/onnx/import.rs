@@ -15,11 +15,11 @@ use std::path::Path;
 
 use tract_onnx::pb::{ModelProto, NodeProto, TensorProto, tensor_proto::DataType};
 
+use crate::engine::tract::read_checked;
 use crate::error::{Error, Result};
-use crate::generator::read_checked;
-use crate::info::{ModelInfo, keys};
+use crate::onnx::metadata::{ModelInfo, keys};
+use crate::onnx::spec::{GeneratorSpec, Layer, Matrix};
 use crate::onnx::{INPUT_LABEL, INPUT_Z, OUTPUT_IMAGE};
-use crate::spec::{GeneratorSpec, Layer, Matrix};
 
 /// A constant tensor of the graph, as f32 or i64 values.
 #[derive(Clone, Debug)]
@@ -270,8 +270,8 @@ pub fn read_spec(path: &Path) -> Result<GeneratorSpec> {
 /// errors. This is the entry point of the `onnx_generator` fuzz target (`runtime/fuzz`): it
 /// returns an error, never panics, whatever the bytes.
 pub fn spec_from_bytes(path: &Path, bytes: &[u8]) -> Result<GeneratorSpec> {
-    let (proto, info, _) = crate::generator::check_bytes(path, bytes)?;
-    crate::generator::quant_info(path, &info)?;
+    let (proto, info, _) = crate::engine::tract::check_bytes(path, bytes)?;
+    crate::engine::tract::quant_info(path, &info)?;
     fold_weight_dequantization(path, &proto)?;
     spec_from_model(path, &proto, &info)
 }

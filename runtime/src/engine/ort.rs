@@ -16,10 +16,10 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::Tensor;
 
-use crate::backend::Backend;
+use crate::engine::Backend;
+use crate::engine::tract::{check_bytes, check_inputs};
 use crate::error::{Error, Result};
-use crate::generator::{check_bytes, check_inputs};
-use crate::info::ModelInfo;
+use crate::onnx::metadata::ModelInfo;
 
 /// Environment variable naming the ONNX Runtime shared library.
 pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
@@ -93,19 +93,19 @@ impl std::fmt::Debug for OrtGenerator {
 }
 
 impl OrtGenerator {
-    /// Loads and checks the generator at `path` (same checks as [`crate::Generator::load`]) and
+    /// Loads and checks the generator at `path` (same checks as [`crate::engine::tract::Generator::load`]) and
     /// opens an ONNX Runtime session using `threads` intra-op threads.
     pub fn load(path: impl AsRef<Path>, threads: usize) -> Result<OrtGenerator> {
         let path = path.as_ref();
-        let bytes = crate::generator::read_model_bytes(path)?;
+        let bytes = crate::engine::tract::read_model_bytes(path)?;
         OrtGenerator::from_bytes(path, &bytes, threads)
     }
 
     /// [`OrtGenerator::load`] from ONNX bytes already in memory (e.g. a model quantized by
-    /// [`crate::quantize::quantize_file`]); `path` names them in errors.
+    /// [`crate::int8::quantize::quantize_file`]); `path` names them in errors.
     pub fn from_bytes(path: &Path, bytes: &[u8], threads: usize) -> Result<OrtGenerator> {
         let (_, info, _) = check_bytes(path, bytes)?;
-        let int8 = crate::quantize::QuantInfo::from_info(&info)
+        let int8 = crate::int8::quantize::QuantInfo::from_info(&info)
             .ok()
             .flatten()
             .is_some_and(|q| q.is_int8_compute());

@@ -7,6 +7,14 @@
 //! models, `label` (int64 `[N]`); the output is `image` (float32 `[N, C, H, W]`, values in
 //! `[-1, 1]`); `N` is the symbolic batch dimension. The protobuf types are tract-onnx's
 //! prost-generated `pb` module, so the runtime needs no second copy of the ONNX schema.
+//!
+//! The stage's other modules: [`spec`] (the framework-neutral description written here),
+//! [`metadata`] (what the file says about itself) and [`import`] (reading a Gantry generator
+//! back into a spec).
+
+pub mod import;
+pub mod metadata;
+pub mod spec;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,8 +27,8 @@ use tract_onnx::pb::{
 };
 
 use crate::error::Error;
-use crate::info::ModelInfo;
-use crate::spec::{FeatureShape, GeneratorSpec, Layer, Matrix, SpecError};
+use crate::onnx::metadata::ModelInfo;
+use crate::onnx::spec::{FeatureShape, GeneratorSpec, Layer, Matrix, SpecError};
 
 /// The ONNX operator set the exporter targets.
 pub const OPSET_VERSION: i64 = 17;
@@ -159,7 +167,7 @@ pub(crate) struct GraphParts {
 }
 
 /// How the layers with weights become ONNX nodes. [`FloatLowering`] writes them as `Gemm` and
-/// `ConvTranspose` on f32 weights; the int8 quantizer (`crate::quantize`) substitutes its own.
+/// `ConvTranspose` on f32 weights; the int8 quantizer (`crate::int8::quantize`) substitutes its own.
 pub(crate) trait Lowering {
     /// Emits layer `index` (a Dense layer) reading `input` and writing `output`.
     fn dense(

@@ -2,17 +2,17 @@
 //!
 //! The firmware runs one architecture with no heap: `z (+ embedding[label]) → Dense →
 //! LeakyReLU → Dense → tanh`, one gray channel. This module reads an exported ONNX generator
-//! back into a spec ([`crate::import`]), checks that it is that architecture, hands the f32
+//! back into a spec ([`crate::onnx::import`]), checks that it is that architecture, hands the f32
 //! weights to the firmware's own quantizer (`firmware::quantize`, so that there is a single
 //! implementation of the blob's quantization) calibrated on the firmware's seeded noise, and
-//! writes the blob atomically. [`crate::int8::FirmwareReference`] runs a blob independently.
+//! writes the blob atomically. [`crate::int8::firmware_reference::FirmwareReference`] runs a blob independently.
 
 use std::path::Path;
 
 use firmware::quantize::{Calibration, Embedding, FloatMlp};
 
 use crate::error::{Error, Result};
-use crate::spec::{GeneratorSpec, Layer};
+use crate::onnx::spec::{GeneratorSpec, Layer};
 
 /// Calibration samples used unless told otherwise (the firmware quantizer's own default).
 pub const DEFAULT_SAMPLES: usize = 1000;
@@ -130,7 +130,7 @@ pub fn float_mlp(spec: &GeneratorSpec, path: &Path) -> Result<FloatMlp> {
 /// of the firmware's noise (seeds `seed`, `seed + 1`, …; labels `i % classes`), and returns the
 /// blob.
 pub fn firmware_blob(model: &Path, samples: usize, seed: u64) -> Result<Vec<u8>> {
-    let spec = crate::import::read_spec(model)?;
+    let spec = crate::onnx::import::read_spec(model)?;
     blob_from_spec(&spec, model, samples, seed)
 }
 
