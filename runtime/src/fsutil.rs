@@ -80,8 +80,12 @@ pub fn read_regular_file(path: &Path, max: u64) -> io::Result<Vec<u8>> {
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`.
+///
+/// The temporary file is `.NAME.PID.XXXXXX.tmp`; those that killed processes left for the
+/// same `path` are removed first (see [`StagedDir`] for the same scheme with folders).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let prefix = format!(".{}.", file_name(path)?);
+    recover_leftovers(path)?;
+    let prefix = staging_prefix(path)?;
     let mut tmp = builder(&prefix, ".tmp", false).tempfile_in(parent_of(path))?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
@@ -191,8 +195,8 @@ fn process_gone(pid: u32) -> bool {
     proc.join("self").exists() && !proc.join(pid.to_string()).exists()
 }
 
-/// Removes the temporary folders that killed processes left for `target` (see [`StagedDir`]),
-/// restoring a replaced output first if `target` is missing.
+/// Removes the temporary folders and files that killed processes left for `target` (see
+/// [`StagedDir`] and [`write_atomic`]), restoring a replaced output first if `target` is missing.
 fn recover_leftovers(target: &Path) -> io::Result<()> {
     let parent = parent_of(target);
     let head = format!(".{}.", file_name(target)?);
@@ -201,6 +205,7 @@ fn recover_leftovers(target: &Path) -> io::Result<()> {
     };
     let mut partial = Vec::new();
     let mut old = Vec::new();
+    let mut files = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(rest) = name.strip_prefix(&head) else {
@@ -210,6 +215,8 @@ fn recover_leftovers(target: &Path) -> io::Result<()> {
             &mut partial
         } else if rest.ends_with(".old") {
             &mut old
+        } else if rest.ends_with(".tmp") {
+            &mut files
         } else {
             continue;
         };
@@ -230,5 +237,36 @@ fn recover_leftovers(target: &Path) -> io::Result<()> {
         std::fs::remove_dir_all(&dir)?;
         tracing::info!(folder = %dir.display(), "removed the unfinished output of an interrupted run");
     }
+    for file in files.into_iter().filter(|f| f.is_file()) {
+        std::fs::remove_file(&file)?;
+        tracing::info!(file = %file.display(), "removed the unfinished file of an interrupted run");
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_removes_what_killed_writers_left_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("g.onnx");
+        // PID 999999999 is above Linux's pid_max: that writer is gone.
+        let dead = dir.path().join(".g.onnx.999999999.a1b2c3.tmp");
+        let mine = dir
+            .path()
+            .join(format!(".g.onnx.{}.d4e5f6.tmp", std::process::id()));
+        let other = dir.path().join(".h.onnx.999999999.a1b2c3.tmp");
+        for f in [&dead, &mine, &other] {
+            std::fs::write(f, b"half").unwrap();
+        }
+        write_atomic(&target, b"whole").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"whole");
+        if Path::new("/proc/self").exists() {
+            assert!(!dead.exists(), "a dead writer's temporary file is removed");
+        }
+        assert!(mine.exists(), "a live writer's file is left alone");
+        assert!(other.exists(), "another target's file is left alone");
+    }
 }
