@@ -38,6 +38,19 @@ impl StepStats {
     }
 }
 
+/// Runs `build` (which draws initial weights on `device`) right after seeding the device,
+/// with no other seeded draw in between: burn's seeded generator is shared by every thread
+/// of the process, so two runs initialised at once (two threads, or the parallel tests)
+/// would otherwise interleave their draws and start from other weights than their seeds say.
+pub fn seeded<T>(device: &Device, seed: u64, build: impl FnOnce() -> T) -> T {
+    static DRAWS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _only_us = DRAWS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    build()
+}
+
 /// The two players, their optimizers and the noise they train on.
 pub struct Gan {
     /// G(z) → x*, on the autodiff device.
@@ -74,12 +87,15 @@ impl Gan {
     /// `classes` is the data set's class count; it is used only by conditional models.
     pub fn new(config: &TrainConfig, classes: usize, image: ImageShape, device: &Device) -> Self {
         let device = device.clone().autodiff();
-        device.seed(config.seed);
         let label_classes = if config.conditional { classes } else { 0 };
-        let generator = Generator::new(&config.model, config.z_dim, label_classes, image, &device);
-        let discriminator = Discriminator::new(&config.model, label_classes, image, &device);
-        initialize(&generator);
-        initialize(&discriminator);
+        let (generator, discriminator) = seeded(&device, config.seed, || {
+            let generator =
+                Generator::new(&config.model, config.z_dim, label_classes, image, &device);
+            let discriminator = Discriminator::new(&config.model, label_classes, image, &device);
+            initialize(&generator);
+            initialize(&discriminator);
+            (generator, discriminator)
+        });
         let ema = config.ema_decay.map(|_| generator.valid());
         Self {
             generator,

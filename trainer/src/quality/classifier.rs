@@ -194,9 +194,11 @@ pub fn train(
         ));
     }
     let device = device.clone().autodiff();
-    device.seed(settings.seed);
-    let mut model = Classifier::new(config, data.shape(), classes, &device);
-    initialize(&model);
+    let mut model = crate::training::seeded(&device, settings.seed, || {
+        let model = Classifier::new(config, data.shape(), classes, &device);
+        initialize(&model);
+        model
+    });
     let mut optim = AdamConfig::new().init();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut batcher = Batcher::new(
