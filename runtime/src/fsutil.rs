@@ -79,7 +79,8 @@ pub fn read_regular_file(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`.
+/// Writes `bytes` to a temporary file beside `path`, syncs it, renames it over `path` and
+/// syncs the folder: after a crash or power cut `path` is the old file or the complete new one.
 ///
 /// The temporary file is `.NAME.PID.XXXXXX.tmp`; those that killed processes left for the
 /// same `path` are removed first (see [`StagedDir`] for the same scheme with folders).
@@ -90,7 +91,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    // The rename itself is durable only once the folder entry is.
+    sync_dir(parent_of(path))
 }
 
 /// A folder built under a temporary name beside its destination and renamed into place by
@@ -169,7 +171,8 @@ impl StagedDir {
             let _ = std::fs::remove_dir_all(&staged);
             return Err(e);
         }
-        sync_dir(parent_of(&self.target));
+        // Best effort: the data set is in place; a failed flush only weakens power-cut safety.
+        let _ = sync_dir(parent_of(&self.target));
         Ok(self.target)
     }
 }
@@ -179,14 +182,18 @@ fn staging_prefix(target: &Path) -> io::Result<String> {
     Ok(format!(".{}.{}.", file_name(target)?, std::process::id()))
 }
 
-/// Flushes a folder's entries (the renames in it) to the disk; best effort.
-fn sync_dir(dir: &Path) {
+/// Flushes a folder's entries (files created, renamed or removed in it) to the disk.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
+    {
+        std::fs::File::open(dir)?.sync_all()
     }
     #[cfg(not(unix))]
-    let _ = dir;
+    {
+        // Windows has no folder handles to sync; NTFS journals its renames.
+        let _ = dir;
+        Ok(())
+    }
 }
 
 /// Whether process `pid` is known to be gone (Linux: no `/proc/PID`); `false` when unknown.
