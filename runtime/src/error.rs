@@ -40,6 +40,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A generator from another framework that cannot be adopted as it is: what the graph
+    /// does not tell, or tells inconsistently, and which flag to pass.
+    #[error("{}: cannot adopt it as a generator: {reason}", path.display())]
+    Adopt {
+        /// The model path.
+        path: PathBuf,
+        /// What is missing or wrong, and what to pass.
+        reason: String,
+    },
     /// Metadata missing or invalid.
     #[error("{}: {error}", path.display())]
     Metadata {

@@ -7,6 +7,7 @@
 //! implementation of the blob's quantization) calibrated on the firmware's seeded noise, and
 //! writes the blob atomically. [`crate::int8::firmware_reference::FirmwareReference`] runs a blob independently.
 
+use crate::onnx::adopt::Foreign;
 use std::path::Path;
 
 use firmware::quantize::{Calibration, Embedding, FloatMlp};
@@ -130,7 +131,18 @@ pub fn float_mlp(spec: &GeneratorSpec, path: &Path) -> Result<FloatMlp> {
 /// of the firmware's noise (seeds `seed`, `seed + 1`, …; labels `i % classes`), and returns the
 /// blob.
 pub fn firmware_blob(model: &Path, samples: usize, seed: u64) -> Result<Vec<u8>> {
-    let spec = crate::onnx::import::read_spec(model)?;
+    firmware_blob_foreign(model, &Foreign::default(), samples, seed)
+}
+
+/// [`firmware_blob`] with what to assume about a generator from another framework (see
+/// [`crate::onnx::adopt`]).
+pub fn firmware_blob_foreign(
+    model: &Path,
+    foreign: &Foreign,
+    samples: usize,
+    seed: u64,
+) -> Result<Vec<u8>> {
+    let spec = crate::onnx::import::read_spec_foreign(model, foreign)?;
     blob_from_spec(&spec, model, samples, seed)
 }
 
@@ -164,7 +176,18 @@ pub fn export_firmware(
     samples: usize,
     seed: u64,
 ) -> Result<FirmwareExport> {
-    let bytes = firmware_blob(model, samples, seed)?;
+    export_firmware_foreign(model, &Foreign::default(), out, samples, seed)
+}
+
+/// [`export_firmware`] with what to assume about a generator from another framework.
+pub fn export_firmware_foreign(
+    model: &Path,
+    foreign: &Foreign,
+    out: &Path,
+    samples: usize,
+    seed: u64,
+) -> Result<FirmwareExport> {
+    let bytes = firmware_blob_foreign(model, foreign, samples, seed)?;
     let parsed = firmware::Model::parse(&bytes).map_err(|e| Error::Firmware {
         path: out.to_path_buf(),
         problem: format!("the written blob does not parse (a bug, please report it): {e}"),

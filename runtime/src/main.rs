@@ -30,7 +30,9 @@ const EXIT_FAILURE: u8 = 1;
         runtime bench --model models/mnist-dcgan-cond.onnx\n  \
         runtime quantize --model models/mnist-mlp-cond.onnx --out mnist-mlp-cond-int8.onnx\n  \
         runtime generate --model models/mnist-mlp-cond.onnx --precision auto --count 1000 --out synth\n  \
-        runtime export-firmware --model models/mnist-mlp-cond.onnx --out gen.gtfw\n\n\
+        runtime export-firmware --model models/mnist-mlp-cond.onnx --out gen.gtfw\n  \
+        runtime adopt my-pytorch-generator.onnx --out mine.onnx\n  \
+        runtime generate --model keras-generator.onnx --classes 10 --count 100 --out synth\n\n\
         Exit codes: 0 success, 1 failure (bad model, bad value, I/O), 2 invalid command line.\n\
         Set RUST_LOG=debug (or pass -v) to see what the runtime is doing."
 )]
@@ -85,6 +87,20 @@ enum Command {
     /// Tanh generators with one channel fit; the blob is written atomically. Preview it with
     /// `cargo run -p firmware --features preview --bin preview -- --blob FILE`.
     ExportFirmware(cli::export_firmware::ExportFirmwareArgs),
+    /// Rewrite a generator from another framework (PyTorch's torch.onnx.export, TensorFlow via
+    /// tf2onnx, ...) as a Gantry generator: inputs `z` and `label`, output `image` NCHW in
+    /// [-1, 1], Gantry's metadata. Every other subcommand then takes it like a trainer export.
+    ///
+    /// Read from the graph: the noise input and its width, an integer label input and its
+    /// class count (the rows of the embedding it indexes), the output's shape (tract's shape
+    /// inference) and layout (the side of 1 to 4 values is the channels), the pixel range (a
+    /// final Tanh: -1,1; Sigmoid: 0,1). What the graph does not tell is asked for by name; the
+    /// flags override what it suggests. Adapter nodes are added where conventions differ
+    /// (Reshape of z, Cast of the label, rescale, Reshape or Transpose of the output); the rest
+    /// of the graph is kept as it is. The other subcommands take the same flags and adopt in
+    /// memory, so this step is optional. The report ends with the pixel range the adopted file
+    /// really produces on 64 seeded samples.
+    Adopt(cli::adopt::AdoptArgs),
 }
 
 /// Parses the command line (exit code 2 when it is invalid, as clap reports it), runs the
@@ -126,5 +142,6 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => cli::bench::run(args),
         Command::Quantize(args) => cli::quantize::run(args),
         Command::ExportFirmware(args) => cli::export_firmware::run(args),
+        Command::Adopt(args) => cli::adopt::run(args),
     }
 }

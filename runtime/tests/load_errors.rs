@@ -146,9 +146,23 @@ fn inputs_and_outputs_that_are_not_a_generators() {
 #[test]
 fn missing_or_invalid_metadata() {
     let dir = tempfile::tempdir().unwrap();
+    // Without any Gantry metadata the file is a foreign generator: adopted when its graph
+    // tells enough (this one does), refused naming what is missing otherwise.
     let mut bare = exported(false);
     bare.metadata_props.clear();
-    let err = load_err(&write_proto(dir.path(), "bare.onnx", &bare));
+    let adopted = Generator::load(write_proto(dir.path(), "bare.onnx", &bare)).unwrap();
+    assert!(adopted.info().metadata.contains_key("gantry.adopted"));
+    let err = load_err(&write_proto(dir.path(), "bare.onnx", &unadoptable()));
+    assert!(
+        matches!(&err, Error::Adopt { reason, .. } if reason.contains("--pixel-range")),
+        "{err}"
+    );
+    // Some Gantry keys but not the version: a damaged Gantry file, not a foreign one.
+    let mut partial = exported(false);
+    partial
+        .metadata_props
+        .retain(|p| p.key != "gantry.format_version");
+    let err = load_err(&write_proto(dir.path(), "partial.onnx", &partial));
     assert!(
         matches!(&err, Error::Metadata { error, .. } if error.key == "gantry.format_version"),
         "{err}"
@@ -173,6 +187,19 @@ fn missing_or_invalid_metadata() {
             "{key}: {err}"
         );
     }
+}
+
+/// An exported mlp without metadata whose output does not come from Tanh or Sigmoid: adoption
+/// cannot tell its pixel range.
+fn unadoptable() -> ModelProto {
+    let mut bare = exported(false);
+    bare.metadata_props.clear();
+    for n in &mut bare.graph.as_mut().unwrap().node {
+        if n.op_type == "Tanh" {
+            n.op_type = "Relu".into();
+        }
+    }
+    bare
 }
 
 /// A graph node as a fuzzer or a foreign tool might write it.
@@ -336,9 +363,7 @@ fn errors_say_the_path_and_the_cause_once() {
     let missing = dir.path().join("nope.onnx");
     let garbage = dir.path().join("garbage.onnx");
     std::fs::write(&garbage, b"this is a text file, not an ONNX model\n").unwrap();
-    let mut bare = exported(false);
-    bare.metadata_props.clear();
-    let bare = write_proto(dir.path(), "bare.onnx", &bare);
+    let bare = write_proto(dir.path(), "bare.onnx", &unadoptable());
     for path in [missing, garbage, bare] {
         let err = load_err(&path);
         let mut chain = err.to_string();

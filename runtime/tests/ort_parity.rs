@@ -7,6 +7,7 @@ mod common;
 
 use runtime::generator::Generator;
 use runtime::noise::noise;
+use runtime::onnx::adopt::Foreign;
 use runtime::ort_backend::{ORT_DYLIB_ENV, OrtGenerator, library_path, resolve_library};
 
 const TOLERANCE: f32 = 1e-4;
@@ -55,4 +56,51 @@ fn a_missing_library_is_a_clear_error() {
         err.contains(ORT_DYLIB_ENV) && err.contains("not set"),
         "{err}"
     );
+}
+
+/// Generators from PyTorch and TensorFlow, adopted in memory, run the same in ONNX Runtime:
+/// the adapter nodes are standard ONNX.
+#[test]
+fn adopted_foreign_generators_agree_in_ort() {
+    if let Err(e) = library_path() {
+        common::skip_or_fail_in_ci("adopted_foreign_generators_agree_in_ort", &e.to_string());
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/foreign");
+    let grey = runtime::onnx::spec::ImageShape {
+        channels: 1,
+        height: 28,
+        width: 28,
+    };
+    for (name, foreign) in [
+        ("torch-mlp", Foreign::default()),
+        ("torch-mlp-dynamo", Foreign::default()),
+        (
+            "torch-mlp-cond-flat",
+            Foreign {
+                image: Some(grey),
+                ..Foreign::default()
+            },
+        ),
+        ("torch-dcgan", Foreign::default()),
+        ("tf-mlp", Foreign::default()),
+        ("tf-dcgan-rgb", Foreign::default()),
+    ] {
+        let path = dir.join(format!("{name}.onnx"));
+        let options = runtime::engine::tract::LoadOptions {
+            foreign: foreign.clone(),
+            ..Default::default()
+        };
+        let tract = Generator::load_with(&path, &options).unwrap();
+        let ort = OrtGenerator::load_foreign(&path, 1, &foreign).unwrap();
+        let info = tract.info();
+        let z = noise(5, info.z_dim, 4);
+        let labels: Option<Vec<i64>> = info
+            .is_conditional()
+            .then(|| (0..5).map(|i| i % info.classes.len() as i64).collect());
+        let a = tract.run(&z, labels.as_deref()).unwrap();
+        let b = ort.run(&z, labels.as_deref()).unwrap();
+        let diff = common::max_abs_diff(&a, &b);
+        assert!(diff <= TOLERANCE, "{name}: max |tract - ort| = {diff}");
+    }
 }

@@ -16,9 +16,11 @@ use runtime::int8::quantize::{Form, QuantizeOptions};
 use runtime::noise::noise;
 use runtime::onnx::metadata::ModelInfo;
 
+use super::args::ForeignArgs;
 use super::args::{FormArg, PrecisionArg};
 use super::common::{load, load_precision};
 use super::parse::{parse_seconds, parse_threads};
+use runtime::onnx::adopt::Foreign;
 
 /// Options of `runtime bench`.
 #[derive(Args, Debug)]
@@ -54,21 +56,17 @@ pub struct BenchArgs {
     /// integer kernels; the integer form runs several times slower there).
     #[arg(long, value_enum, default_value_t = FormArg::Qdq)]
     pub ort_form: FormArg,
+    /// What to assume about a generator from another framework.
+    #[command(flatten)]
+    pub foreign: ForeignArgs,
 }
 
 /// Runs `runtime bench`, then the batch sweep if `--sweep`.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    bench(
-        &args.model,
-        args.seconds,
-        args.seed,
-        args.ort_threads,
-        args.json,
-        args.precision.map(Into::into),
-        [args.form.into(), args.ort_form.into()],
-    )?;
+    let foreign = args.foreign.get()?;
+    bench(&args, &foreign)?;
     if args.sweep {
-        batch_sweep(&args.model, args.seconds, args.seed, args.json)?;
+        batch_sweep(&args.model, &foreign, args.seconds, args.seed, args.json)?;
     }
     Ok(())
 }
@@ -142,23 +140,24 @@ const BIG: usize = 64;
 
 /// Times each backend that `precision` selects at batch 1 and 64 and prints the table (or JSON).
 /// `forms` are the ONNX forms of the tract and ONNX Runtime int8 rows quantized in memory.
-fn bench(
-    model: &Path,
-    seconds: f64,
-    seed: u64,
-    ort_threads: usize,
-    json: bool,
-    precision: Option<Precision>,
-    forms: [Form; 2],
-) -> anyhow::Result<()> {
-    let stored = load(model)?;
+fn bench(args: &BenchArgs, foreign: &Foreign) -> anyhow::Result<()> {
+    let (model, seconds, seed, ort_threads, json) = (
+        args.model.as_path(),
+        args.seconds,
+        args.seed,
+        args.ort_threads,
+        args.json,
+    );
+    let precision: Option<Precision> = args.precision.map(Into::into);
+    let forms: [Form; 2] = [args.form.into(), args.ort_form.into()];
+    let stored = load(model, foreign)?;
     let info = stored.info().clone();
     let macs = stored.macs_per_sample();
     let z = noise(BIG, info.z_dim, seed);
     let labels: Option<Vec<i64>> = info
         .is_conditional()
         .then(|| (0..BIG).map(|i| (i % info.classes.len()) as i64).collect());
-    let (backends, notes) = line_up(model, stored, precision, ort_threads, forms)?;
+    let (backends, notes) = line_up(model, foreign, stored, precision, ort_threads, forms)?;
     let rows = measure_rows(&backends, &z, labels.as_deref(), info.z_dim, seconds)?;
     let setup = Setup {
         model,
@@ -182,6 +181,7 @@ type Backends = Vec<Box<dyn Backend>>;
 /// loaded (the first f32 row, when there is one).
 fn line_up(
     model: &Path,
+    foreign: &Foreign,
     stored: Generator,
     precision: Option<Precision>,
     ort_threads: usize,
@@ -193,7 +193,7 @@ fn line_up(
     let want_f32 = matches!(precision, None | Some(Precision::F32));
     let want_int8 = matches!(precision, None | Some(Precision::Int8));
     if precision == Some(Precision::Auto) {
-        let chosen = load_precision(model, Some(Precision::Auto))?;
+        let chosen = load_precision(model, foreign, Some(Precision::Auto))?;
         if let Some(c) = chosen.auto_choice() {
             notes.push(format!(
                 "precision auto chose {} ({:.2} us/sample int8 vs {:.2} us/sample f32 at batch {})",
@@ -206,15 +206,15 @@ fn line_up(
         notes.push("f32 rows skipped: the file holds int8 weights only".into());
     }
     if want_f32 && !stored_int8 {
-        let symbolic = load(model)?.with_batch_mode(BatchMode::Symbolic)?;
+        let symbolic = load(model, foreign)?.with_batch_mode(BatchMode::Symbolic)?;
         backends.push(Box::new(stored));
         backends.push(Box::new(symbolic));
-        add_ort(model, None, ort_threads, &mut backends, &mut notes);
+        add_ort(model, foreign, None, ort_threads, &mut backends, &mut notes);
     }
     if want_int8 {
         if stored_int8 {
-            backends.push(Box::new(load(model)?));
-            add_ort(model, None, ort_threads, &mut backends, &mut notes);
+            backends.push(Box::new(load(model, foreign)?));
+            add_ort(model, foreign, None, ort_threads, &mut backends, &mut notes);
         } else {
             let options = |form| QuantizeOptions {
                 form,
@@ -225,14 +225,20 @@ fn line_up(
                 &LoadOptions {
                     precision: Some(Precision::Int8),
                     quantize: options(form),
+                    foreign: foreign.clone(),
                 },
             )
             .context("quantizing in memory")?;
             backends.push(Box::new(int8));
             if cfg!(feature = "ort") {
-                let bytes = runtime::int8::quantize::quantize_file(model, &options(ort_form))?;
+                let bytes = runtime::int8::quantize::quantize_foreign_file(
+                    model,
+                    foreign,
+                    &options(ort_form),
+                )?;
                 add_ort(
                     model,
+                    foreign,
                     Some(bytes.to_bytes()),
                     ort_threads,
                     &mut backends,
@@ -387,8 +393,14 @@ fn print_table(setup: &Setup, rows: &[Row], notes: &[String]) {
 }
 
 /// tract's time per sample for batch sizes 1 to 256.
-fn batch_sweep(model: &Path, seconds: f64, seed: u64, json: bool) -> anyhow::Result<()> {
-    let generator = load(model)?;
+fn batch_sweep(
+    model: &Path,
+    foreign: &Foreign,
+    seconds: f64,
+    seed: u64,
+    json: bool,
+) -> anyhow::Result<()> {
+    let generator = load(model, foreign)?;
     let info = generator.info().clone();
     let mut rows = Vec::new();
     for batch in [1usize, 2, 4, 8, 16, 32, 64, 128, 256] {
@@ -434,6 +446,7 @@ fn batch_sweep(model: &Path, seconds: f64, seed: u64, json: bool) -> anyhow::Res
 #[cfg(feature = "ort")]
 fn add_ort(
     model: &Path,
+    foreign: &Foreign,
     bytes: Option<Vec<u8>>,
     threads: usize,
     backends: &mut Vec<Box<dyn Backend>>,
@@ -441,7 +454,7 @@ fn add_ort(
 ) {
     let loaded = match bytes {
         Some(b) => runtime::engine::ort::OrtGenerator::from_bytes(model, &b, threads),
-        None => runtime::engine::ort::OrtGenerator::load(model, threads),
+        None => runtime::engine::ort::OrtGenerator::load_foreign(model, threads, foreign),
     };
     match loaded {
         Ok(g) => backends.push(Box::new(g)),
@@ -453,6 +466,7 @@ fn add_ort(
 #[cfg(not(feature = "ort"))]
 fn add_ort(
     _: &Path,
+    _: &Foreign,
     _: Option<Vec<u8>>,
     _: usize,
     _: &mut Vec<Box<dyn Backend>>,

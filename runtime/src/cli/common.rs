@@ -8,16 +8,22 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use runtime::engine::tract::{Generator, LoadOptions, Precision};
+use runtime::onnx::adopt::Foreign;
 
-/// Loads `model` as stored.
-pub fn load(model: &Path) -> anyhow::Result<Generator> {
-    Generator::load(model).context("loading the generator")
+/// Loads `model` as stored (adopted with `foreign` if it comes from another framework).
+pub fn load(model: &Path, foreign: &Foreign) -> anyhow::Result<Generator> {
+    load_precision(model, foreign, None)
 }
 
 /// Loads `model` in `precision` (`None`: as stored) and says what runs.
-pub fn load_precision(model: &Path, precision: Option<Precision>) -> anyhow::Result<Generator> {
+pub fn load_precision(
+    model: &Path,
+    foreign: &Foreign,
+    precision: Option<Precision>,
+) -> anyhow::Result<Generator> {
     let options = LoadOptions {
         precision,
+        foreign: foreign.clone(),
         ..LoadOptions::default()
     };
     let generator = Generator::load_with(model, &options).context("loading the generator")?;

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
-use super::args::ForceOpt;
+use runtime::onnx::adopt::Foreign;
+
+use super::args::{ForceOpt, ForeignArgs};
 use super::common::check_out;
 use super::parse::parse_samples;
 
@@ -32,12 +34,16 @@ pub struct ExportFirmwareArgs {
     /// `--force`: replace the output blob.
     #[command(flatten)]
     pub force: ForceOpt,
+    /// What to assume about a generator from another framework.
+    #[command(flatten)]
+    pub foreign: ForeignArgs,
 }
 
 /// Runs `runtime export-firmware`.
 pub fn run(args: ExportFirmwareArgs) -> anyhow::Result<()> {
     export_firmware(
         &args.model,
+        &args.foreign.get()?,
         &args.out,
         args.calibration_samples,
         args.seed,
@@ -48,13 +54,14 @@ pub fn run(args: ExportFirmwareArgs) -> anyhow::Result<()> {
 /// Exports `model` to the blob `out`, calibrated on `samples` latents from `seed`.
 fn export_firmware(
     model: &Path,
+    foreign: &Foreign,
     out: &Path,
     samples: usize,
     seed: u64,
     force: bool,
 ) -> anyhow::Result<()> {
     check_out(model, out, force)?;
-    let e = runtime::firmware_export::export_firmware(model, out, samples, seed)
+    let e = runtime::firmware_export::export_firmware_foreign(model, foreign, out, samples, seed)
         .context("exporting for the firmware")?;
     let shape = if e.classes > 0 {
         format!(

@@ -13,7 +13,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use runtime::dataset::{DatasetRequest, OutputFormat, write_dataset};
 
-use super::args::{ForceOpt, PrecisionOpt};
+use super::args::{ForceOpt, ForeignArgs, PrecisionOpt};
 use super::common::load_precision;
 use super::parse::{parse_batch, parse_count};
 
@@ -56,6 +56,9 @@ pub struct GenerateArgs {
     /// `--precision`: the arithmetic to generate in.
     #[command(flatten)]
     pub precision: PrecisionOpt,
+    /// What to assume about a generator from another framework.
+    #[command(flatten)]
+    pub foreign: ForeignArgs,
 }
 
 /// The values of `generate --format`.
@@ -81,8 +84,10 @@ pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<()> {
         force: ForceOpt { force },
         batch,
         precision,
+        foreign,
     } = args;
     let (model, out, precision) = (model.as_path(), out.as_path(), precision.get());
+    let foreign = foreign.get()?;
     if count == 0 {
         bail!("--count must be at least 1");
     }
@@ -94,8 +99,8 @@ pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<()> {
         runtime::dataset::check_replaceable(out)?;
     }
     let generator = match batch {
-        Some(b) => load_precision(model, precision)?.with_batch_size(b)?,
-        None => load_precision(model, precision)?,
+        Some(b) => load_precision(model, &foreign, precision)?.with_batch_size(b)?,
+        None => load_precision(model, &foreign, precision)?,
     };
     if balanced && !generator.info().is_conditional() {
         bail!(

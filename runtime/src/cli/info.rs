@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use runtime::engine::tract::Precision;
 
-use super::args::PrecisionOpt;
+use runtime::onnx::adopt::Foreign;
+
+use super::args::{ForeignArgs, PrecisionOpt};
 use super::common::load_precision;
 
 /// Options of `runtime info`.
@@ -24,16 +26,29 @@ pub struct InfoArgs {
     /// `--precision`: the arithmetic to load the model in (shown under "precision").
     #[command(flatten)]
     pub precision: PrecisionOpt,
+    /// What to assume about a generator from another framework.
+    #[command(flatten)]
+    pub foreign: ForeignArgs,
 }
 
 /// Runs `runtime info`.
 pub fn run(args: InfoArgs) -> anyhow::Result<()> {
-    info(&args.model, args.json, args.precision.get())
+    info(
+        &args.model,
+        &args.foreign.get()?,
+        args.json,
+        args.precision.get(),
+    )
 }
 
 /// Prints what is known about `model` loaded in `precision`.
-fn info(model: &Path, json: bool, precision: Option<Precision>) -> anyhow::Result<()> {
-    let generator = load_precision(model, precision)?;
+fn info(
+    model: &Path,
+    foreign: &Foreign,
+    json: bool,
+    precision: Option<Precision>,
+) -> anyhow::Result<()> {
+    let generator = load_precision(model, foreign, precision)?;
     let info = generator.info();
     let summary = generator.summary();
     let size = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);

@@ -70,3 +70,53 @@ pub fn parse_seconds(s: &str) -> Result<f64, String> {
 pub fn parse_percentile(s: &str) -> Result<f64, String> {
     parse_float(s, 50.0, 100.0)
 }
+
+/// `--z-dim`: 1 to 2^28 (the runtime's limit on values per sample).
+pub fn parse_z_dim(s: &str) -> Result<usize, String> {
+    parse_int(s, 1, runtime::onnx::spec::MAX_VALUES_PER_SAMPLE as u64)
+}
+
+/// `--pixel-range`: `-1,1`, `0,1` or `0,255`.
+pub fn parse_pixel_range(s: &str) -> Result<runtime::onnx::adopt::PixelRange, String> {
+    s.parse()
+}
+
+/// `--image C,H,W`: three whole numbers from 1 to 65536.
+pub fn parse_image(s: &str) -> Result<runtime::onnx::spec::ImageShape, String> {
+    let sides: Vec<usize> = s
+        .split(',')
+        .map(|v| parse_int(v, 1, 65_536))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("`{s}` is not C,H,W like 1,28,28: {e}"))?;
+    let [channels, height, width] = sides[..] else {
+        return Err(format!(
+            "`{s}` is not C,H,W like 1,28,28: it needs three numbers"
+        ));
+    };
+    Ok(runtime::onnx::spec::ImageShape {
+        channels,
+        height,
+        width,
+    })
+}
+
+/// The most classes `--classes N` may name.
+const MAX_CLASSES: u64 = 1 << 20;
+
+/// `--classes`: names in label order, or one count N (names `0` to `N-1`). Names must be
+/// distinct.
+pub fn parse_classes(values: &[String]) -> Result<Vec<String>, String> {
+    if let [one] = values
+        && one.chars().all(|c| c.is_ascii_digit())
+    {
+        let n = parse_int(one, 1, MAX_CLASSES)?;
+        return Ok((0..n).map(|c| c.to_string()).collect());
+    }
+    let mut seen = std::collections::HashSet::new();
+    for v in values {
+        if !seen.insert(v.as_str()) {
+            return Err(format!("the class name `{v}` appears twice"));
+        }
+    }
+    Ok(values.to_vec())
+}

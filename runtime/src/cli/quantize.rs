@@ -14,7 +14,9 @@ use runtime::engine::max_abs_diff;
 use runtime::int8::quantize::{CalibrationMethod, Form, QuantizeOptions};
 use runtime::noise::noise;
 
-use super::args::{ForceOpt, FormArg};
+use runtime::onnx::adopt::Foreign;
+
+use super::args::{ForceOpt, ForeignArgs, FormArg};
 use super::common::{check_out, load};
 use super::parse::{parse_percentile, parse_samples};
 
@@ -49,6 +51,9 @@ pub struct QuantizeArgs {
     /// `--force`: replace the output file.
     #[command(flatten)]
     pub force: ForceOpt,
+    /// What to assume about a generator from another framework.
+    #[command(flatten)]
+    pub foreign: ForeignArgs,
 }
 
 /// The values of `quantize --method`.
@@ -82,26 +87,34 @@ impl QuantizeArgs {
 
 /// Runs `runtime quantize`.
 pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
-    quantize(&args.model, &args.out, &args.options(), args.force.force)
+    quantize(
+        &args.model,
+        &args.foreign.get()?,
+        &args.out,
+        &args.options(),
+        args.force.force,
+    )
 }
 
 /// Quantizes `model` into `out`, then reloads both and prints how far int8 is from f32.
 fn quantize(
     model: &Path,
+    foreign: &Foreign,
     out: &Path,
     options: &QuantizeOptions,
     force: bool,
 ) -> anyhow::Result<()> {
     check_out(model, out, force)?;
     let started = Instant::now();
-    let q = runtime::int8::quantize::quantize_file(model, options).context("quantizing")?;
+    let q = runtime::int8::quantize::quantize_foreign_file(model, foreign, options)
+        .context("quantizing")?;
     q.write(out)?;
     let elapsed = started.elapsed().as_secs_f64();
     let before = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
     let after = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
     // Check what was written: it loads, and how far it is from f32 on fresh noise.
-    let f32 = load(model)?;
-    let int8 = load(out)?;
+    let f32 = load(model, foreign)?;
+    let int8 = load(out, &Foreign::default())?;
     let info = f32.info();
     let n = 256;
     let z = noise(n, info.z_dim, options.seed.wrapping_add(1_000_003));

@@ -19,6 +19,7 @@ use ort::value::Tensor;
 use crate::engine::Backend;
 use crate::engine::tract::{check_bytes, check_inputs};
 use crate::error::{Error, Result};
+use crate::onnx::adopt::Foreign;
 use crate::onnx::metadata::ModelInfo;
 
 /// Environment variable naming the ONNX Runtime shared library.
@@ -96,15 +97,43 @@ impl OrtGenerator {
     /// Loads and checks the generator at `path` (same checks as [`crate::engine::tract::Generator::load`]) and
     /// opens an ONNX Runtime session using `threads` intra-op threads.
     pub fn load(path: impl AsRef<Path>, threads: usize) -> Result<OrtGenerator> {
+        OrtGenerator::load_foreign(path, threads, &Foreign::default())
+    }
+
+    /// [`OrtGenerator::load`] with what to assume about a generator from another framework
+    /// (see [`crate::onnx::adopt`]): such a file runs adopted, exactly as tract runs it.
+    pub fn load_foreign(
+        path: impl AsRef<Path>,
+        threads: usize,
+        foreign: &Foreign,
+    ) -> Result<OrtGenerator> {
         let path = path.as_ref();
         let bytes = crate::engine::tract::read_model_bytes(path)?;
-        OrtGenerator::from_bytes(path, &bytes, threads)
+        OrtGenerator::from_bytes_foreign(path, &bytes, threads, foreign)
     }
 
     /// [`OrtGenerator::load`] from ONNX bytes already in memory (e.g. a model quantized by
     /// [`crate::int8::quantize::quantize_file`]); `path` names them in errors.
     pub fn from_bytes(path: &Path, bytes: &[u8], threads: usize) -> Result<OrtGenerator> {
-        let (_, info, _) = check_bytes(path, bytes)?;
+        OrtGenerator::from_bytes_foreign(path, bytes, threads, &Foreign::default())
+    }
+
+    /// [`OrtGenerator::from_bytes`] with what to assume about a foreign generator.
+    pub fn from_bytes_foreign(
+        path: &Path,
+        bytes: &[u8],
+        threads: usize,
+        foreign: &Foreign,
+    ) -> Result<OrtGenerator> {
+        let checked = check_bytes(path, bytes, foreign)?;
+        let adopted_bytes;
+        let bytes = if checked.adopted {
+            adopted_bytes = prost::Message::encode_to_vec(&checked.proto);
+            &adopted_bytes[..]
+        } else {
+            bytes
+        };
+        let info = checked.info;
         let int8 = crate::int8::quantize::QuantInfo::from_info(&info)
             .ok()
             .flatten()

@@ -24,6 +24,7 @@ use tract_onnx::tract_core::ops::einsum::EinSum;
 use crate::error::{Error, Result};
 use crate::int8::quantize::{QuantInfo, QuantizeOptions};
 use crate::noise::NoiseStream;
+use crate::onnx::adopt::{self, Foreign};
 use crate::onnx::metadata::{MetadataError, ModelInfo, keys};
 use crate::onnx::spec::ImageShape;
 use crate::onnx::{self, GraphSummary};
@@ -58,7 +59,7 @@ impl std::fmt::Display for Precision {
 }
 
 /// How [`Generator::load_with`] loads a model.
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct LoadOptions {
     /// `None`: run the file as it is (f32 file: f32; int8 file: int8). `Some(Int8)` on an f32
     /// file quantizes it in memory with [`LoadOptions::quantize`] (the same bytes as
@@ -66,6 +67,9 @@ pub struct LoadOptions {
     pub precision: Option<Precision>,
     /// Settings of an in-memory quantization.
     pub quantize: QuantizeOptions,
+    /// What to assume about a generator from another framework (a file without Gantry's
+    /// metadata), for what its graph does not tell; see [`crate::onnx::adopt`].
+    pub foreign: Foreign,
 }
 
 /// What [`Precision::Auto`] measured and chose.
@@ -216,13 +220,25 @@ impl std::fmt::Debug for Generator {
     }
 }
 
-/// Reads and checks a generator file: bytes, protobuf, metadata, signature.
-pub(crate) fn read_checked(
-    path: &Path,
-) -> Result<(Vec<u8>, tract_onnx::pb::ModelProto, ModelInfo, GraphSummary)> {
+/// A generator file decoded and checked: the graph (adopted in memory when it came from another
+/// framework), its metadata and its summary.
+pub(crate) struct Checked {
+    /// The graph the runtime runs.
+    pub proto: tract_onnx::pb::ModelProto,
+    /// Its metadata.
+    pub info: ModelInfo,
+    /// Its signature and size.
+    pub summary: GraphSummary,
+    /// Whether `proto` was adopted in memory (it differs from the file's bytes).
+    #[cfg_attr(not(feature = "ort"), allow(dead_code))]
+    pub adopted: bool,
+}
+
+/// Reads and checks a generator file: bytes, protobuf, metadata, signature. A file from another
+/// framework is adopted in memory with `foreign` (see `crate::onnx::adopt`).
+pub(crate) fn read_checked(path: &Path, foreign: &Foreign) -> Result<Checked> {
     let bytes = read_model_bytes(path)?;
-    let (proto, info, summary) = check_bytes(path, &bytes)?;
-    Ok((bytes, proto, info, summary))
+    check_bytes(path, &bytes, foreign)
 }
 
 /// The largest model file the runtime reads: 2 GiB, protobuf's own limit for one message.
@@ -238,18 +254,32 @@ pub(crate) fn read_model_bytes(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-/// Decodes and checks generator bytes; `path` names them in errors.
-pub(crate) fn check_bytes(
-    path: &Path,
-    bytes: &[u8],
-) -> Result<(tract_onnx::pb::ModelProto, ModelInfo, GraphSummary)> {
+/// Decodes and checks generator bytes; `path` names them in errors. Bytes without Gantry's
+/// metadata, or any `foreign` flag, go through adoption.
+pub(crate) fn check_bytes(path: &Path, bytes: &[u8], foreign: &Foreign) -> Result<Checked> {
     let proto = onnx::decode(path, bytes)?;
+    if adopt::is_foreign(&proto) || !foreign.is_empty() {
+        let adopted = adopt::adopt(path, &proto, foreign)?;
+        tracing::info!(path = %path.display(), "adopted in memory:\n{}", adopted.adoption);
+        let summary = onnx::check_generator(path, &adopted.proto, &adopted.info)?;
+        return Ok(Checked {
+            proto: adopted.proto,
+            info: adopted.info,
+            summary,
+            adopted: true,
+        });
+    }
     let info = ModelInfo::from_props(&proto.metadata_props).map_err(|source| Error::Metadata {
         path: path.to_path_buf(),
         error: source,
     })?;
     let summary = onnx::check_generator(path, &proto, &info)?;
-    Ok((proto, info, summary))
+    Ok(Checked {
+        proto,
+        info,
+        summary,
+        adopted: false,
+    })
 }
 
 impl Generator {
@@ -281,7 +311,12 @@ impl Generator {
     ///   choice (tracing `info`); on an int8 file it runs int8.
     pub fn load_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Generator> {
         let path = path.as_ref();
-        let (_, proto, info, summary) = read_checked(path)?;
+        let Checked {
+            proto,
+            info,
+            summary,
+            ..
+        } = read_checked(path, &options.foreign)?;
         let stored = quant_info(path, &info)?;
         let stored_int8 = stored.as_ref().is_some_and(QuantInfo::is_int8_compute);
         match options.precision {

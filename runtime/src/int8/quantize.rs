@@ -292,8 +292,18 @@ impl Quantized {
 /// Quantizes the f32 generator at `path` (see the module docs). Files already quantized to int8
 /// compute are refused; weight-only files are read back to f32 and quantized again.
 pub fn quantize_file(path: &Path, options: &QuantizeOptions) -> Result<Quantized> {
-    let (_, proto, info, _) = crate::engine::tract::read_checked(path)?;
-    quantize_model(path, &proto, &info, options)
+    quantize_foreign_file(path, &crate::onnx::adopt::Foreign::default(), options)
+}
+
+/// [`quantize_file`] with what to assume about a generator from another framework (see
+/// [`crate::onnx::adopt`]); the int8 file keeps the adoption record.
+pub fn quantize_foreign_file(
+    path: &Path,
+    foreign: &crate::onnx::adopt::Foreign,
+    options: &QuantizeOptions,
+) -> Result<Quantized> {
+    let checked = crate::engine::tract::read_checked(path, foreign)?;
+    quantize_model(path, &checked.proto, &checked.info, options)
 }
 
 /// [`quantize_file`] on a decoded model; `path` names it in errors.

@@ -17,15 +17,32 @@ use tract_onnx::pb::{ModelProto, NodeProto, TensorProto, tensor_proto::DataType}
 
 use crate::engine::tract::read_checked;
 use crate::error::{Error, Result};
+use crate::onnx::adopt::Foreign;
 use crate::onnx::metadata::{ModelInfo, keys};
 use crate::onnx::spec::{GeneratorSpec, Layer, Matrix};
 use crate::onnx::{INPUT_LABEL, INPUT_Z, OUTPUT_IMAGE};
 
 /// A constant tensor of the graph, as f32 or i64 values.
 #[derive(Clone, Debug)]
-enum Const {
+pub(crate) enum Const {
+    /// Float, int8 or int32 values (as f32) and their dimensions.
     F32 { dims: Vec<usize>, data: Vec<f32> },
+    /// Int64 values (shapes, indices).
     I64(Vec<i64>),
+}
+
+/// Every constant of `graph` that reads (initializers and `Constant` nodes), by name; those
+/// that do not read are left out. For looking at a foreign graph, where an unreadable constant
+/// only means that a fact cannot be read from it.
+pub(crate) fn readable_constants(graph: &tract_onnx::pb::GraphProto) -> HashMap<&str, Const> {
+    let constants = graph.node.iter().filter(|n| n.op_type == "Constant");
+    graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .chain(constants.filter_map(|n| Some((n.output.first()?.as_str(), attr_t(n, "value")?))))
+        .filter_map(|(name, t)| Some((name, read_const(t).ok()?)))
+        .collect()
 }
 
 fn dims_of(t: &TensorProto) -> std::result::Result<Vec<usize>, String> {
@@ -260,8 +277,14 @@ impl<'a> Reader<'a> {
 /// Reads the generator at `path` as a spec (see the module docs). Files already quantized to
 /// int8 compute (with quantized activations) are refused: their f32 weights are gone.
 pub fn read_spec(path: &Path) -> Result<GeneratorSpec> {
-    let (_, proto, info, _) = read_checked(path)?;
-    spec_from_model(path, &proto, &info)
+    read_spec_foreign(path, &Foreign::default())
+}
+
+/// [`read_spec`] with what to assume about a generator from another framework (see
+/// [`crate::onnx::adopt`]): an mlp-shaped foreign generator imports through its adopted graph.
+pub fn read_spec_foreign(path: &Path, foreign: &Foreign) -> Result<GeneratorSpec> {
+    let checked = read_checked(path, foreign)?;
+    spec_from_model(path, &checked.proto, &checked.info)
 }
 
 /// Everything the runtime checks in a generator file before tract sees it, from its bytes:
@@ -270,10 +293,10 @@ pub fn read_spec(path: &Path) -> Result<GeneratorSpec> {
 /// errors. This is the entry point of the `onnx_generator` fuzz target (`runtime/fuzz`): it
 /// returns an error, never panics, whatever the bytes.
 pub fn spec_from_bytes(path: &Path, bytes: &[u8]) -> Result<GeneratorSpec> {
-    let (proto, info, _) = crate::engine::tract::check_bytes(path, bytes)?;
-    crate::engine::tract::quant_info(path, &info)?;
-    fold_weight_dequantization(path, &proto)?;
-    spec_from_model(path, &proto, &info)
+    let checked = crate::engine::tract::check_bytes(path, bytes, &Foreign::default())?;
+    crate::engine::tract::quant_info(path, &checked.info)?;
+    fold_weight_dequantization(path, &checked.proto)?;
+    spec_from_model(path, &checked.proto, &checked.info)
 }
 
 /// Converts a decoded and checked generator graph into a spec; `path` names it in errors.
@@ -285,240 +308,14 @@ pub fn spec_from_model(path: &Path, model: &ModelProto, info: &ModelInfo) -> Res
     let Some(graph) = model.graph.as_ref() else {
         return Err(unsupported("the model has no graph".into()));
     };
-    check_dequantize_nodes(graph).map_err(&unsupported)?;
-    let mut reader = Reader {
-        consts: HashMap::new(),
+    let (reader, chain) = constants_and_chain(graph).map_err(&unsupported)?;
+    let (label_embedding, rest, current) = if info.is_conditional() {
+        let (table, current) = label_embedding(&reader, &chain).map_err(&unsupported)?;
+        (Some(table), &chain[2..], current)
+    } else {
+        (None, &chain[..], INPUT_Z.to_string())
     };
-    for t in &graph.initializer {
-        let c = read_const(t).map_err(&unsupported)?;
-        reader.consts.insert(t.name.as_str(), c);
-    }
-    // Constant folding of weight-only dequantization, wherever those nodes sit.
-    let mut chain: Vec<&NodeProto> = Vec::new();
-    for n in graph.node.iter() {
-        if n.op_type == "DequantizeLinear"
-            && n.input
-                .first()
-                .is_some_and(|i| reader.consts.contains_key(i.as_str()))
-        {
-            reader.fold_dequantize(n).map_err(&unsupported)?;
-        } else {
-            chain.push(n);
-        }
-    }
-
-    let mut label_embedding = None;
-    let mut current = INPUT_Z.to_string();
-    let mut i = 0;
-    if info.is_conditional() {
-        let (gather, concat) = match (chain.first(), chain.get(1)) {
-            (Some(g), Some(c)) if g.op_type == "Gather" && c.op_type == "Concat" => (*g, *c),
-            _ => {
-                return Err(unsupported(
-                    "a conditional generator must start with Gather (label embedding) and Concat"
-                        .into(),
-                ));
-            }
-        };
-        if gather.input.get(1).map(String::as_str) != Some(INPUT_LABEL)
-            || attr_i(gather, "axis").unwrap_or(0) != 0
-        {
-            return Err(unsupported(format!(
-                "node `{}` must gather rows of the embedding table by `{INPUT_LABEL}`",
-                gather.name
-            )));
-        }
-        let table = gather.input.first().map_or("", String::as_str);
-        let (dims, data) = reader.f32(table, "embedding table").map_err(&unsupported)?;
-        if dims.len() != 2 {
-            return Err(unsupported(format!(
-                "the embedding table `{table}` has shape {dims:?}, expected [classes, width]"
-            )));
-        }
-        if concat.input.len() != 2
-            || concat.input[0] != INPUT_Z
-            || Some(&concat.input[1]) != gather.output.first()
-            || attr_i(concat, "axis") != Some(1)
-            || concat.output.len() != 1
-        {
-            return Err(unsupported(format!(
-                "node `{}` must be Concat([z, embedding], axis 1)",
-                concat.name
-            )));
-        }
-        label_embedding = Some(Matrix {
-            rows: dims[0],
-            cols: dims[1],
-            data,
-        });
-        current = concat.output.first().cloned().unwrap_or_default();
-        i = 2;
-    }
-
-    let mut layers = Vec::new();
-    for n in &chain[i..] {
-        let input = n.input.first().map(String::as_str).unwrap_or("");
-        if input != current {
-            return Err(unsupported(format!(
-                "node `{}` ({}) reads `{input}`, expected the previous layer's output `{current}`: only a chain of layers is supported",
-                n.name, n.op_type
-            )));
-        }
-        let at = |what: &str| format!("node `{}` ({}): {what}", n.name, n.op_type);
-        if n.output.len() != 1 {
-            return Err(unsupported(at(&format!(
-                "has {} outputs, a layer has exactly 1",
-                n.output.len()
-            ))));
-        }
-        let weight_name = n.input.get(1).map_or("", String::as_str);
-        let layer = match n.op_type.as_str() {
-            "Gemm" => {
-                if attr_i(n, "transA").unwrap_or(0) != 0
-                    || attr_f(n, "alpha").unwrap_or(1.0) != 1.0
-                    || attr_f(n, "beta").unwrap_or(1.0) != 1.0
-                {
-                    return Err(unsupported(at("transA, alpha and beta must be 0, 1 and 1")));
-                }
-                let (dims, data) = reader.f32(weight_name, "weight").map_err(&unsupported)?;
-                if dims.len() != 2 {
-                    return Err(unsupported(at(&format!(
-                        "weight shape {dims:?} is not 2-D"
-                    ))));
-                }
-                let weight = if attr_i(n, "transB").unwrap_or(0) != 0 {
-                    let (out, inp) = (dims[0], dims[1]);
-                    let mut t = vec![0.0; data.len()];
-                    for o in 0..out {
-                        for k in 0..inp {
-                            t[k * out + o] = data[o * inp + k];
-                        }
-                    }
-                    Matrix {
-                        rows: inp,
-                        cols: out,
-                        data: t,
-                    }
-                } else {
-                    Matrix {
-                        rows: dims[0],
-                        cols: dims[1],
-                        data,
-                    }
-                };
-                let bias = match n.input.get(2).filter(|b| !b.is_empty()) {
-                    Some(b) => Some(reader.f32(b, "bias").map_err(&unsupported)?.1),
-                    None => None,
-                };
-                Layer::Dense { weight, bias }
-            }
-            "ConvTranspose" => {
-                let (dims, weight) = reader.f32(weight_name, "weight").map_err(&unsupported)?;
-                if dims.len() != 4 {
-                    return Err(unsupported(at(&format!(
-                        "weight shape {dims:?} is not 4-D"
-                    ))));
-                }
-                if attr_i(n, "group").unwrap_or(1) != 1
-                    || attr_is(n, "dilations").is_some_and(|d| d.iter().any(|v| *v != 1))
-                    || attr_is(n, "output_shape").is_some()
-                    || n.attribute
-                        .iter()
-                        .any(|a| a.name == "auto_pad" && !a.s.is_empty() && a.s != b"NOTSET")
-                {
-                    return Err(unsupported(at(
-                        "only group 1, dilation 1, explicit pads and no output_shape are supported",
-                    )));
-                }
-                let pair = |name: &str,
-                            default: usize|
-                 -> std::result::Result<[usize; 2], String> {
-                    match attr_is(n, name) {
-                        None => Ok([default, default]),
-                        Some(v) if v.len() == 2 && v.iter().all(|x| *x >= 0) => {
-                            Ok([v[0] as usize, v[1] as usize])
-                        }
-                        Some(v) => Err(at(&format!("{name} {v:?} is not two non-negative values"))),
-                    }
-                };
-                let pads = attr_is(n, "pads").unwrap_or_else(|| vec![0; 4]);
-                if pads.len() != 4
-                    || pads[0] != pads[2]
-                    || pads[1] != pads[3]
-                    || pads.iter().any(|p| *p < 0)
-                {
-                    return Err(unsupported(at(&format!(
-                        "pads {pads:?} must be the same on both sides"
-                    ))));
-                }
-                let kernel = [dims[2], dims[3]];
-                if let Some(k) = attr_is(n, "kernel_shape")
-                    && k != [dims[2] as i64, dims[3] as i64]
-                {
-                    return Err(unsupported(at(&format!(
-                        "kernel_shape {k:?} disagrees with the weight shape {dims:?}"
-                    ))));
-                }
-                let bias = match n.input.get(2).filter(|b| !b.is_empty()) {
-                    Some(b) => Some(reader.f32(b, "bias").map_err(&unsupported)?.1),
-                    None => None,
-                };
-                Layer::ConvTranspose2d {
-                    weight,
-                    c_in: dims[0],
-                    c_out: dims[1],
-                    kernel,
-                    bias,
-                    stride: pair("strides", 1).map_err(&unsupported)?,
-                    padding: [pads[0] as usize, pads[1] as usize],
-                    output_padding: pair("output_padding", 0).map_err(&unsupported)?,
-                }
-            }
-            "Reshape" => {
-                let shape = match n.input.get(1).and_then(|s| reader.consts.get(s.as_str())) {
-                    Some(Const::I64(v)) => v.clone(),
-                    _ => {
-                        return Err(unsupported(at(
-                            "the target shape must be an int64 initializer",
-                        )));
-                    }
-                };
-                match shape[..] {
-                    [-1, c, h, w] if c > 0 && h > 0 && w > 0 => Layer::Reshape {
-                        channels: c as usize,
-                        height: h as usize,
-                        width: w as usize,
-                    },
-                    _ => {
-                        return Err(unsupported(at(&format!(
-                            "target shape {shape:?} is not [-1, C, H, W]"
-                        ))));
-                    }
-                }
-            }
-            "LeakyRelu" => Layer::LeakyRelu {
-                alpha: attr_f(n, "alpha").unwrap_or(0.01),
-            },
-            "Relu" => Layer::Relu,
-            "Tanh" => Layer::Tanh,
-            other => {
-                return Err(unsupported(format!(
-                    "node `{}` is a {other}; a Gantry generator has only Gemm, ConvTranspose, Reshape, LeakyRelu, Relu and Tanh layers{}",
-                    n.name,
-                    if other.contains("Quant")
-                        || other.contains("Integer")
-                        || other.starts_with("QLinear")
-                    {
-                        " (this file looks quantized already: use the f32 model it came from)"
-                    } else {
-                        ""
-                    }
-                )));
-            }
-        };
-        layers.push(layer);
-        current = n.output.first().cloned().unwrap_or_default();
-    }
+    let (layers, current) = read_layers(&reader, rest, current).map_err(&unsupported)?;
     if current != OUTPUT_IMAGE {
         return Err(unsupported(format!(
             "the layer chain ends in `{current}`, not in the output `{OUTPUT_IMAGE}`"
@@ -543,6 +340,440 @@ pub fn spec_from_model(path: &Path, model: &ModelProto, info: &ModelInfo) -> Res
         error: source,
     })?;
     Ok(spec)
+}
+
+/// The graph's constants (initializers, `Constant` nodes, weight-only dequantization folded)
+/// and the nodes that compute, in order.
+fn constants_and_chain(
+    graph: &tract_onnx::pb::GraphProto,
+) -> std::result::Result<(Reader<'_>, Vec<&NodeProto>), String> {
+    check_dequantize_nodes(graph)?;
+    let mut reader = Reader {
+        consts: HashMap::new(),
+    };
+    for t in &graph.initializer {
+        reader.consts.insert(t.name.as_str(), read_const(t)?);
+    }
+    let mut chain: Vec<&NodeProto> = Vec::new();
+    for n in graph.node.iter() {
+        let constant = attr_t(n, "value").filter(|_| n.op_type == "Constant");
+        if let (Some(t), Some(out)) = (constant, n.output.first()) {
+            reader.consts.insert(out.as_str(), read_const(t)?);
+        } else if n.op_type == "DequantizeLinear"
+            && n.input
+                .first()
+                .is_some_and(|i| reader.consts.contains_key(i.as_str()))
+        {
+            reader.fold_dequantize(n)?;
+        } else {
+            chain.push(n);
+        }
+    }
+    Ok((reader, chain))
+}
+
+fn attr_t<'a>(node: &'a NodeProto, name: &str) -> Option<&'a TensorProto> {
+    node.attribute
+        .iter()
+        .find(|a| a.name == name)
+        .and_then(|a| a.t.as_ref())
+}
+
+/// The label embedding of a conditional generator: `Gather(table, label)` then
+/// `Concat([z, embedding], axis 1)` at the head of the chain. Returns the table and the name
+/// of the concatenation.
+fn label_embedding(
+    reader: &Reader<'_>,
+    chain: &[&NodeProto],
+) -> std::result::Result<(Matrix, String), String> {
+    let (gather, concat) = match (chain.first(), chain.get(1)) {
+        (Some(g), Some(c)) if g.op_type == "Gather" && c.op_type == "Concat" => (*g, *c),
+        _ => {
+            return Err(
+                "a conditional generator must start with Gather (label embedding) and Concat"
+                    .into(),
+            );
+        }
+    };
+    if gather.input.get(1).map(String::as_str) != Some(INPUT_LABEL)
+        || attr_i(gather, "axis").unwrap_or(0) != 0
+    {
+        return Err(format!(
+            "node `{}` must gather rows of the embedding table by `{INPUT_LABEL}`",
+            gather.name
+        ));
+    }
+    let table = gather.input.first().map_or("", String::as_str);
+    let (dims, data) = reader.f32(table, "embedding table")?;
+    if dims.len() != 2 {
+        return Err(format!(
+            "the embedding table `{table}` has shape {dims:?}, expected [classes, width]"
+        ));
+    }
+    if concat.input.len() != 2
+        || concat.input[0] != INPUT_Z
+        || Some(&concat.input[1]) != gather.output.first()
+        || attr_i(concat, "axis") != Some(1)
+        || concat.output.len() != 1
+    {
+        return Err(format!(
+            "node `{}` must be Concat([z, embedding], axis 1)",
+            concat.name
+        ));
+    }
+    let table = Matrix {
+        rows: dims[0],
+        cols: dims[1],
+        data,
+    };
+    Ok((table, concat.output.first().cloned().unwrap_or_default()))
+}
+
+/// The layers of the chain that starts at tensor `current`, and the chain's last tensor.
+///
+/// Besides the exporter's own nodes this reads the forms other exporters write for the same
+/// layers (see `crate::onnx::adopt`): `MatMul` + `Add` (tf2onnx's dense layer),
+/// `BatchNormalization`, `Identity`, consecutive `Reshape`s (only the last one counts: a
+/// reshape moves no values) and `Sigmoid` followed by adoption's rescale `x * 2 - 1`, which is
+/// `tanh(x / 2)`: the previous layer is halved and a `Tanh` follows.
+fn read_layers(
+    reader: &Reader<'_>,
+    chain: &[&NodeProto],
+    mut current: String,
+) -> std::result::Result<(Vec<Layer>, String), String> {
+    let mut layers: Vec<Layer> = Vec::new();
+    let mut i = 0;
+    while i < chain.len() {
+        let n = chain[i];
+        let input = layer_input(reader, n);
+        if input != current {
+            return Err(format!(
+                "node `{}` ({}) reads `{input}`, expected the previous layer's output `{current}`: only a chain of layers is supported",
+                n.name, n.op_type
+            ));
+        }
+        if n.output.len() != 1 {
+            return Err(format!(
+                "node `{}` ({}): has {} outputs, a layer has exactly 1",
+                n.name,
+                n.op_type,
+                n.output.len()
+            ));
+        }
+        let mut last = n;
+        match n.op_type.as_str() {
+            "Identity" => {}
+            "Add" => add_bias(reader, n, layers.last_mut())?,
+            "Reshape" => {
+                let reshape = read_reshape(reader, n)?;
+                if let Some(Layer::Reshape { .. }) = layers.last() {
+                    layers.pop();
+                }
+                layers.push(reshape);
+            }
+            "Sigmoid" => {
+                last = sigmoid_rescaled(reader, &chain[i..], layers.last_mut())?;
+                i += 2;
+                layers.push(Layer::Tanh);
+            }
+            _ => layers.push(read_layer(reader, n)?),
+        }
+        current = last.output.first().cloned().unwrap_or_default();
+        i += 1;
+    }
+    Ok((layers, current))
+}
+
+/// The input of `n` that carries the activations: the first one, or for `Add`/`Mul`/`Sub`
+/// the one that is not a constant.
+fn layer_input<'n>(reader: &Reader<'_>, n: &'n NodeProto) -> &'n str {
+    let first = n.input.first().map(String::as_str).unwrap_or("");
+    if ["Add", "Mul"].contains(&n.op_type.as_str())
+        && reader.consts.contains_key(first)
+        && let Some(second) = n.input.get(1)
+    {
+        return second;
+    }
+    first
+}
+
+/// `Add(x, b)` after a dense or transposed-convolution layer without a bias: `b` becomes its
+/// bias.
+fn add_bias(
+    reader: &Reader<'_>,
+    n: &NodeProto,
+    last: Option<&mut Layer>,
+) -> std::result::Result<(), String> {
+    let at = |what: &str| format!("node `{}` (Add): {what}", n.name);
+    let input = layer_input(reader, n);
+    let constant = n
+        .input
+        .iter()
+        .find(|i| i.as_str() != input)
+        .ok_or_else(|| at("has no constant operand"))?;
+    let (dims, data) = reader.f32(constant, "added tensor")?;
+    let (outputs, bias, channel_dims) = match last {
+        Some(Layer::Dense { weight, bias }) => (
+            weight.cols,
+            bias,
+            vec![vec![weight.cols], vec![1, weight.cols]],
+        ),
+        Some(Layer::ConvTranspose2d { c_out, bias, .. }) => (
+            *c_out,
+            bias,
+            vec![vec![*c_out, 1, 1], vec![1, *c_out, 1, 1]],
+        ),
+        _ => {
+            return Err(at(
+                "only a bias after a Gemm, MatMul or ConvTranspose is supported",
+            ));
+        }
+    };
+    if bias.is_some() || !channel_dims.contains(&dims) || data.len() != outputs {
+        return Err(at(&format!(
+            "adds a tensor of shape {dims:?}; only a bias of {outputs} values per output, on a layer without one, is supported"
+        )));
+    }
+    *bias = Some(data);
+    Ok(())
+}
+
+/// `Sigmoid`, `Mul(2)`, `Sub(1)` (adoption's rescale of a `[0, 1]` output): halves the
+/// previous layer (`sigmoid(x) * 2 - 1 = tanh(x / 2)`) and returns the `Sub` node.
+fn sigmoid_rescaled<'n>(
+    reader: &Reader<'_>,
+    chain: &[&'n NodeProto],
+    last: Option<&mut Layer>,
+) -> std::result::Result<&'n NodeProto, String> {
+    let sigmoid = chain[0];
+    let scalar = |n: &NodeProto, op: &str, value: f32| {
+        n.op_type == op
+            && layer_input(reader, n) == sigmoid_or(n, chain)
+            && n.input
+                .iter()
+                .any(|i| reader.f32(i, "constant").is_ok_and(|(_, v)| v == [value]))
+    };
+    let (Some(mul), Some(sub)) = (chain.get(1), chain.get(2)) else {
+        return Err(sigmoid_error(sigmoid));
+    };
+    if !scalar(mul, "Mul", 2.0)
+        || !scalar(sub, "Sub", 1.0)
+        || sub.input.first() != mul.output.first()
+    {
+        return Err(sigmoid_error(sigmoid));
+    }
+    match last {
+        Some(Layer::Dense { weight, bias }) => {
+            weight.data.iter_mut().for_each(|w| *w *= 0.5);
+            bias.iter_mut().flatten().for_each(|b| *b *= 0.5);
+        }
+        Some(Layer::ConvTranspose2d { weight, bias, .. }) => {
+            weight.iter_mut().for_each(|w| *w *= 0.5);
+            bias.iter_mut().flatten().for_each(|b| *b *= 0.5);
+        }
+        Some(Layer::BatchNorm { gamma, beta, .. }) => {
+            gamma.iter_mut().for_each(|g| *g *= 0.5);
+            beta.iter_mut().for_each(|b| *b *= 0.5);
+        }
+        _ => {
+            return Err(format!(
+                "node `{}` (Sigmoid) must follow a Gemm, MatMul, ConvTranspose or BatchNormalization",
+                sigmoid.name
+            ));
+        }
+    }
+    Ok(sub)
+}
+
+/// The tensor node `n` of the Sigmoid rescale should read: the previous node's output.
+fn sigmoid_or<'n>(n: &NodeProto, chain: &[&'n NodeProto]) -> &'n str {
+    let index = chain.iter().position(|c| std::ptr::eq(*c, n)).unwrap_or(0);
+    chain
+        .get(index.wrapping_sub(1))
+        .and_then(|p| p.output.first())
+        .map_or("", String::as_str)
+}
+
+fn sigmoid_error(sigmoid: &NodeProto) -> String {
+    format!(
+        "node `{}` (Sigmoid) is not followed by the rescale x * 2 - 1 that adoption writes; a Gantry generator ends in Tanh",
+        sigmoid.name
+    )
+}
+
+/// `Reshape(x, [-1, C, H, W])` with an int64 constant target shape.
+fn read_reshape(reader: &Reader<'_>, n: &NodeProto) -> std::result::Result<Layer, String> {
+    let at = |what: &str| format!("node `{}` (Reshape): {what}", n.name);
+    let shape = match n.input.get(1).and_then(|s| reader.consts.get(s.as_str())) {
+        Some(Const::I64(v)) => v.clone(),
+        _ => return Err(at("the target shape must be an int64 constant")),
+    };
+    match shape[..] {
+        [-1, c, h, w] if c > 0 && h > 0 && w > 0 => Ok(Layer::Reshape {
+            channels: c as usize,
+            height: h as usize,
+            width: w as usize,
+        }),
+        _ => Err(at(&format!("target shape {shape:?} is not [-1, C, H, W]"))),
+    }
+}
+
+/// One node that is one layer on its own.
+fn read_layer(reader: &Reader<'_>, n: &NodeProto) -> std::result::Result<Layer, String> {
+    match n.op_type.as_str() {
+        "Gemm" => read_gemm(reader, n),
+        "MatMul" => read_matmul(reader, n),
+        "ConvTranspose" => read_conv_transpose(reader, n),
+        "BatchNormalization" => read_batch_norm(reader, n),
+        "LeakyRelu" => Ok(Layer::LeakyRelu {
+            alpha: attr_f(n, "alpha").unwrap_or(0.01),
+        }),
+        "Relu" => Ok(Layer::Relu),
+        "Tanh" => Ok(Layer::Tanh),
+        other => Err(format!(
+            "node `{}` is a {other}; the int8 quantizer and the firmware exporter read chains of Gemm or MatMul (+ Add), ConvTranspose, BatchNormalization, Reshape, LeakyRelu, Relu and Tanh{}",
+            n.name,
+            if other.contains("Quant") || other.contains("Integer") || other.starts_with("QLinear")
+            {
+                " (this file looks quantized already: use the f32 model it came from)"
+            } else {
+                " (tract still runs this model in f32: `runtime generate` takes it)"
+            }
+        )),
+    }
+}
+
+fn bias_of(reader: &Reader<'_>, n: &NodeProto) -> std::result::Result<Option<Vec<f32>>, String> {
+    match n.input.get(2).filter(|b| !b.is_empty()) {
+        Some(b) => Ok(Some(reader.f32(b, "bias")?.1)),
+        None => Ok(None),
+    }
+}
+
+fn read_gemm(reader: &Reader<'_>, n: &NodeProto) -> std::result::Result<Layer, String> {
+    let at = |what: &str| format!("node `{}` (Gemm): {what}", n.name);
+    if attr_i(n, "transA").unwrap_or(0) != 0
+        || attr_f(n, "alpha").unwrap_or(1.0) != 1.0
+        || attr_f(n, "beta").unwrap_or(1.0) != 1.0
+    {
+        return Err(at("transA, alpha and beta must be 0, 1 and 1"));
+    }
+    let weight_name = n.input.get(1).map_or("", String::as_str);
+    let (dims, data) = reader.f32(weight_name, "weight")?;
+    let [rows, cols] = dims[..] else {
+        return Err(at(&format!("weight shape {dims:?} is not 2-D")));
+    };
+    let weight = if attr_i(n, "transB").unwrap_or(0) != 0 {
+        let (out, inp) = (rows, cols);
+        let mut t = vec![0.0; data.len()];
+        for o in 0..out {
+            for k in 0..inp {
+                t[k * out + o] = data[o * inp + k];
+            }
+        }
+        Matrix {
+            rows: inp,
+            cols: out,
+            data: t,
+        }
+    } else {
+        Matrix { rows, cols, data }
+    };
+    Ok(Layer::Dense {
+        weight,
+        bias: bias_of(reader, n)?,
+    })
+}
+
+/// `MatMul(x, W)` with a constant `[in, out]` weight: a dense layer without bias (an `Add`
+/// may follow).
+fn read_matmul(reader: &Reader<'_>, n: &NodeProto) -> std::result::Result<Layer, String> {
+    let weight_name = n.input.get(1).map_or("", String::as_str);
+    let (dims, data) = reader.f32(weight_name, "weight")?;
+    let [rows, cols] = dims[..] else {
+        return Err(format!(
+            "node `{}` (MatMul): weight shape {dims:?} is not 2-D",
+            n.name
+        ));
+    };
+    Ok(Layer::Dense {
+        weight: Matrix { rows, cols, data },
+        bias: None,
+    })
+}
+
+/// `BatchNormalization(x, scale, bias, mean, var)` in inference form.
+fn read_batch_norm(reader: &Reader<'_>, n: &NodeProto) -> std::result::Result<Layer, String> {
+    let input = |k: usize, what: &str| {
+        n.input
+            .get(k)
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| format!("node `{}` (BatchNormalization) has no {what}", n.name))
+            .and_then(|name| reader.f32(name, what).map(|(_, v)| v))
+    };
+    if attr_i(n, "training_mode").unwrap_or(0) != 0 {
+        return Err(format!(
+            "node `{}` (BatchNormalization) is in training mode; export the model in eval mode",
+            n.name
+        ));
+    }
+    Ok(Layer::BatchNorm {
+        gamma: input(1, "scale")?,
+        beta: input(2, "bias")?,
+        mean: input(3, "mean")?,
+        var: input(4, "variance")?,
+        epsilon: attr_f(n, "epsilon").unwrap_or(1e-5),
+    })
+}
+
+fn read_conv_transpose(reader: &Reader<'_>, n: &NodeProto) -> std::result::Result<Layer, String> {
+    let at = |what: &str| format!("node `{}` (ConvTranspose): {what}", n.name);
+    let weight_name = n.input.get(1).map_or("", String::as_str);
+    let (dims, weight) = reader.f32(weight_name, "weight")?;
+    let [c_in, c_out, kh, kw] = dims[..] else {
+        return Err(at(&format!("weight shape {dims:?} is not 4-D")));
+    };
+    if attr_i(n, "group").unwrap_or(1) != 1
+        || attr_is(n, "dilations").is_some_and(|d| d.iter().any(|v| *v != 1))
+        || attr_is(n, "output_shape").is_some()
+        || n.attribute
+            .iter()
+            .any(|a| a.name == "auto_pad" && !a.s.is_empty() && a.s != b"NOTSET")
+    {
+        return Err(at(
+            "only group 1, dilation 1, explicit pads and no output_shape are supported",
+        ));
+    }
+    let pair = |name: &str, default: usize| -> std::result::Result<[usize; 2], String> {
+        match attr_is(n, name) {
+            None => Ok([default, default]),
+            Some(v) if v.len() == 2 && v.iter().all(|x| *x >= 0) => {
+                Ok([v[0] as usize, v[1] as usize])
+            }
+            Some(v) => Err(at(&format!("{name} {v:?} is not two non-negative values"))),
+        }
+    };
+    let pads = attr_is(n, "pads").unwrap_or_else(|| vec![0; 4]);
+    if pads.len() != 4 || pads[0] != pads[2] || pads[1] != pads[3] || pads.iter().any(|p| *p < 0) {
+        return Err(at(&format!("pads {pads:?} must be the same on both sides")));
+    }
+    if let Some(k) = attr_is(n, "kernel_shape")
+        && k != [kh as i64, kw as i64]
+    {
+        return Err(at(&format!(
+            "kernel_shape {k:?} disagrees with the weight shape {dims:?}"
+        )));
+    }
+    Ok(Layer::ConvTranspose2d {
+        weight,
+        c_in,
+        c_out,
+        kernel: [kh, kw],
+        bias: bias_of(reader, n)?,
+        stride: pair("strides", 1)?,
+        padding: [pads[0] as usize, pads[1] as usize],
+        output_padding: pair("output_padding", 0)?,
+    })
 }
 
 /// Replaces each `DequantizeLinear` whose inputs are all initializers (int8 weights, int32

@@ -44,6 +44,10 @@ pub mod keys {
     pub const CONFIG: &str = "gantry.config";
     /// Recommended: the run's last quality figures as JSON.
     pub const QUALITY: &str = "gantry.quality";
+    /// Written by `runtime adopt` (and by in-memory adoption) on a generator from another
+    /// framework: what was read from its graph, what the flags said and which adapter nodes
+    /// were added, as JSON (`crate::onnx::adopt::Adoption`).
+    pub const ADOPTED: &str = "gantry.adopted";
     /// Written by `runtime quantize`: the int8 scheme and its calibration, as JSON
     /// (`crate::int8::quantize::QuantInfo`). Absent from f32 models.
     pub const QUANTIZATION: &str = "gantry.quantization";

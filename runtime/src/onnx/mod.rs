@@ -9,9 +9,11 @@
 //! prost-generated `pb` module, so the runtime needs no second copy of the ONNX schema.
 //!
 //! The stage's other modules: [`spec`] (the framework-neutral description written here),
-//! [`metadata`] (what the file says about itself) and [`import`] (reading a Gantry generator
-//! back into a spec).
+//! [`metadata`] (what the file says about itself), [`import`] (reading a Gantry generator
+//! back into a spec) and [`adopt`] (rewriting a generator from another framework to these
+//! conventions).
 
+pub mod adopt;
 pub mod import;
 pub mod metadata;
 pub mod spec;
