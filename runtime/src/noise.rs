@@ -62,6 +62,32 @@ impl NoiseStream {
     }
 }
 
+/// The smallest `--truncation ψ` accepted: at ψ = 0.1 a value is kept with probability 8 %,
+/// so the resampling loop stays short.
+pub const MIN_TRUNCATION: f32 = 0.1;
+
+/// The `z` of the sample with `seed`, truncated: the sample's normals in order
+/// ([`firmware::noise::NormalSampler`]), each value with `|v| > ψ` replaced by the sample's
+/// next normal until one falls within `[-ψ, ψ]` — the resampling "truncation trick", the
+/// standard dial between variety (large ψ) and typical-looking samples (small ψ). Without
+/// truncation (`None`), or when no value exceeds ψ, this is exactly
+/// [`firmware::noise::latent`]. ψ below [`MIN_TRUNCATION`] is raised to it.
+pub fn latent(seed: u64, truncation: Option<f32>, out: &mut [f32]) {
+    let Some(psi) = truncation else {
+        firmware::noise::latent(seed, out);
+        return;
+    };
+    let psi = psi.max(MIN_TRUNCATION);
+    let mut sampler = firmware::noise::NormalSampler::new(seed);
+    for v in out {
+        let mut x = sampler.next_normal();
+        while x.abs() > psi {
+            x = sampler.next_normal();
+        }
+        *v = x;
+    }
+}
+
 /// `count * z_dim` standard-normal values for `seed`: the `z` of `count` samples, row-major.
 pub fn noise(count: usize, z_dim: usize, seed: u64) -> Vec<f32> {
     let mut z = vec![0.0; count * z_dim];

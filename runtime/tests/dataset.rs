@@ -17,6 +17,7 @@ fn request(out: &Path, count: usize, class: Option<usize>, format: OutputFormat)
         format,
         out: out.to_path_buf(),
         force: false,
+        sampling: Default::default(),
     }
 }
 

@@ -76,6 +76,7 @@ fn train_export_generate_quantize_render() {
         format: OutputFormat::Png,
         out: out.clone(),
         force: false,
+        sampling: Default::default(),
     };
     let manifest = write_dataset(&generator, "gen.onnx", &request, |_| {}).unwrap();
     assert_eq!(manifest.counts.iter().sum::<usize>(), 30);

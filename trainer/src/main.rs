@@ -16,6 +16,7 @@ use trainer::run::TrainError;
 
 use cli::augment::AugmentArgs;
 use cli::classifier::ClassifierArgs;
+use cli::classifier_onnx::ClassifierOnnxArgs;
 use cli::eval::EvalArgs;
 use cli::export::ExportArgs;
 use cli::train::TrainArgs;
@@ -75,8 +76,26 @@ enum Command {
     ///   trainer classifier
     ///   trainer classifier --dataset ../shared/data/fashion-mnist --epochs 3
     ///   trainer classifier --dataset data/mnist-10k --out models/classifier-mnist-10k.bpk
+    ///
+    /// The same network is written as ONNX beside the weights (`.onnx`) for the runtime
+    /// (`runtime generate --filter`); `trainer classifier-onnx` converts older classifiers.
     #[command(verbatim_doc_comment)]
     Classifier(ClassifierArgs),
+    /// Convert a trained evaluation classifier (.bpk + .json card) to ONNX for the runtime.
+    ///
+    /// The graph takes `image` float32 [N, C, H, W] with pixels in [-1, 1] (a generator's
+    /// output as it is) and returns `probabilities` float32 [N, classes] (softmax of the
+    /// logits); the file's metadata holds the class names, the image shape, the data set, the
+    /// test accuracy and the card. The runtime runs it with tract beside a generator, to keep
+    /// only the samples it recognises as their requested class (`runtime generate --filter`).
+    /// The written file is loaded back and checked against burn on 64 images.
+    /// `trainer classifier` already writes it for classifiers it trains.
+    ///
+    /// Examples:
+    ///   trainer classifier-onnx --classifier models/classifier-mnist-10k.bpk   # → models/classifier-mnist-10k.onnx
+    ///   trainer classifier-onnx --classifier my-classifier.bpk --out edge/classifier.onnx
+    #[command(verbatim_doc_comment)]
+    ClassifierOnnx(ClassifierOnnxArgs),
     /// Measure a generator: FID, precision/recall, class coverage, conditional accuracy.
     ///
     /// Generates --samples images (every class in turn for a conditional model) and compares
@@ -141,6 +160,7 @@ fn try_main() -> anyhow::Result<()> {
         Command::Train(args) => cli::train::run(*args),
         Command::Export(args) => cli::export::run(args),
         Command::Classifier(args) => cli::classifier::run(args),
+        Command::ClassifierOnnx(args) => cli::classifier_onnx::run(args),
         Command::Eval(args) => cli::eval::run(args),
         Command::AugmentEval(args) => cli::augment::run(args),
     }

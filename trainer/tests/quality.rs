@@ -501,15 +501,17 @@ fn augmentation_experiment_runs_on_a_conditional_run() {
     assert_eq!(report.test_examples, 200);
     for row in &report.rows {
         assert_eq!(row.real_only.runs.len(), 2);
+        let arm = &row.arms[0];
+        assert_eq!(arm.name, "plain");
         assert!(
             row.real_only
                 .runs
                 .iter()
-                .chain(&row.augmented.runs)
+                .chain(&arm.augmented.runs)
                 .all(|a| (0.0..=1.0).contains(a))
         );
-        let paired = row.augmented.mean - row.real_only.mean;
-        assert!((row.gain.mean - paired).abs() < 1e-9);
+        let paired = arm.augmented.mean - row.real_only.mean;
+        assert!((arm.gain.mean - paired).abs() < 1e-9);
     }
     assert!(report.table().contains("gain (paired)"));
 

@@ -11,11 +11,13 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use runtime::dataset::{DatasetRequest, OutputFormat, write_dataset};
+use runtime::dataset::{DatasetRequest, FilterRequest, OutputFormat, Sampling, write_dataset};
 
 use super::args::{ForceOpt, ForeignArgs, PrecisionOpt};
 use super::common::load_precision;
-use super::parse::{parse_batch, parse_count};
+use super::parse::{
+    parse_batch, parse_count, parse_max_draws, parse_probability, parse_truncation,
+};
 
 /// Options of `runtime generate`.
 #[derive(Args, Debug)]
@@ -56,6 +58,23 @@ pub struct GenerateArgs {
     /// `--precision`: the arithmetic to generate in.
     #[command(flatten)]
     pub precision: PrecisionOpt,
+    /// Truncated noise: draw each z value again until |z_i| <= PSI (at least 0.1). Smaller
+    /// PSI gives more typical, less varied images; recorded in manifest.json.
+    #[arg(long, value_name = "PSI", value_parser = parse_truncation)]
+    pub truncation: Option<f32>,
+    /// Keep only samples that this classifier (ONNX, e.g. models/classifier-mnist-10k.onnx,
+    /// written by `trainer classifier`) assigns to their requested class with at least the
+    /// probability --min-confidence, drawing more until every class has its count.
+    /// Conditional models only; the acceptance rate per class goes into manifest.json.
+    #[arg(long, value_name = "CLASSIFIER.onnx")]
+    pub filter: Option<PathBuf>,
+    /// The probability --filter asks of the requested class (0 to 1).
+    #[arg(long, value_name = "P", default_value_t = 0.9, value_parser = parse_probability, requires = "filter")]
+    pub min_confidence: f32,
+    /// With --filter: give up (nothing is written) when a class needs more than this many
+    /// candidates per image it keeps (50: an acceptance rate under 2 %).
+    #[arg(long, value_name = "N", default_value_t = runtime::dataset::DEFAULT_MAX_DRAWS, value_parser = parse_max_draws, requires = "filter")]
+    pub max_draws: usize,
     /// What to assume about a generator from another framework.
     #[command(flatten)]
     pub foreign: ForeignArgs,
@@ -84,6 +103,10 @@ pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<()> {
         force: ForceOpt { force },
         batch,
         precision,
+        truncation,
+        filter,
+        min_confidence,
+        max_draws,
         foreign,
     } = args;
     let (model, out, precision) = (model.as_path(), out.as_path(), precision.get());
@@ -120,6 +143,14 @@ pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<()> {
         format,
         out: out.to_path_buf(),
         force,
+        sampling: Sampling {
+            truncation,
+            filter: filter.map(|classifier| FilterRequest {
+                classifier,
+                min_confidence,
+                max_draws_per_image: max_draws,
+            }),
+        },
     };
     tracing::info!(model = %model.display(), count, seed, out = %out.display(), precision = %generator.precision(), "generating");
     let bar = if quiet {

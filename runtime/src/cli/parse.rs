@@ -120,3 +120,25 @@ pub fn parse_classes(values: &[String]) -> Result<Vec<String>, String> {
     }
     Ok(values.to_vec())
 }
+
+/// `generate --truncation`: at least [`runtime::noise::MIN_TRUNCATION`], at most 100.
+pub fn parse_truncation(s: &str) -> Result<f32, String> {
+    let v = parse_float(s, 0.0, 100.0)? as f32;
+    if v < runtime::noise::MIN_TRUNCATION {
+        return Err(format!(
+            "{s} is too small: use at least {} (smaller values keep almost no draws)",
+            runtime::noise::MIN_TRUNCATION
+        ));
+    }
+    Ok(v)
+}
+
+/// `generate --min-confidence`: a probability, more than 0 and at most 1.
+pub fn parse_probability(s: &str) -> Result<f32, String> {
+    Ok(parse_float(s, 0.0, 1.0)? as f32)
+}
+
+/// `generate --max-draws`: 1 to 100000.
+pub fn parse_max_draws(s: &str) -> Result<usize, String> {
+    parse_int(s, 1, 100_000)
+}

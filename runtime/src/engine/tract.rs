@@ -168,20 +168,25 @@ impl Samples {
     /// Image `i` as 8-bit pixels, channels last (`[H, W, C]`), ready for PNG or IDX; see
     /// [`to_u8`].
     pub fn image_u8(&self, i: usize) -> Vec<u8> {
-        let ImageShape {
-            channels,
-            height,
-            width,
-        } = self.shape;
-        let img = self.image(i);
-        let mut out = vec![0u8; img.len()];
-        for c in 0..channels {
-            for p in 0..height * width {
-                out[p * channels + c] = to_u8(img[c * height * width + p]);
-            }
-        }
-        out
+        image_u8(self.image(i), self.shape)
     }
+}
+
+/// One `[C, H, W]` image in `[-1, 1]` as 8-bit pixels, channels last (`[H, W, C]`), ready for
+/// PNG or IDX; see [`to_u8`].
+pub fn image_u8(image: &[f32], shape: ImageShape) -> Vec<u8> {
+    let ImageShape {
+        channels,
+        height,
+        width,
+    } = shape;
+    let mut out = vec![0u8; image.len()];
+    for c in 0..channels {
+        for p in 0..height * width {
+            out[p * channels + c] = to_u8(image[c * height * width + p]);
+        }
+    }
+    out
 }
 
 /// Maps a pixel from `[-1, 1]` to `0..=255`: `round((clamp(v, -1, 1) + 1) * 127.5)` (NaN gives 0).
@@ -267,6 +272,19 @@ pub(crate) fn check_bytes(path: &Path, bytes: &[u8], foreign: &Foreign) -> Resul
             info: adopted.info,
             summary,
             adopted: true,
+        });
+    }
+    let kind = proto
+        .metadata_props
+        .iter()
+        .find(|p| p.key == crate::onnx::classifier::keys::KIND);
+    if let Some(kind) = kind {
+        return Err(Error::NotAGenerator {
+            path: path.to_path_buf(),
+            reason: format!(
+                "it is a Gantry {} (`{}`), not a generator; a classifier is used with `generate --filter`",
+                kind.value, kind.key
+            ),
         });
     }
     let info = ModelInfo::from_props(&proto.metadata_props).map_err(|source| Error::Metadata {

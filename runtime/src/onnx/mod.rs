@@ -14,6 +14,7 @@
 //! conventions).
 
 pub mod adopt;
+pub mod classifier;
 pub mod import;
 pub mod metadata;
 pub mod spec;

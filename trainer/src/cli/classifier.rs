@@ -9,6 +9,7 @@ use clap::Args;
 use tracing::info;
 use trainer::data::Split;
 use trainer::quality::classifier::{self, ClassifierCard, TrainSettings, card_path};
+use trainer::quality::classifier_onnx;
 use trainer::quality::{ClassifierConfig, EvalClassifier};
 
 use super::args::{DEFAULT_DATASET, count, default_classifier_path, learning_rate, parse_shape};
@@ -19,7 +20,8 @@ pub struct ClassifierArgs {
     /// Data set: a folder of MNIST-style IDX files, or one sub-folder of images per class.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DATASET)]
     dataset: PathBuf,
-    /// Weights file; the card goes beside it with `.json` [default: models/classifier-<DATASET name>.bpk].
+    /// Weights file; the card goes beside it with `.json` and the ONNX form (for the runtime)
+    /// with `.onnx` [default: models/classifier-<DATASET name>.bpk].
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Passes over the training split.
@@ -104,14 +106,19 @@ pub fn run(args: ClassifierArgs) -> anyhow::Result<()> {
     trained
         .save(&out)
         .with_context(|| format!("saving the classifier to {}", out.display()))?;
+    let onnx = classifier_onnx::write_onnx(&trained, &classifier_onnx::onnx_path(&out))
+        .context("writing the classifier as ONNX")?;
     println!(
-        "test accuracy {:.2}% on {} test images ({} training examples, {} steps, {seconds:.0} s)\nwrote {} and {}\nuse it: trainer eval --model G.onnx --dataset {} --classifier {}",
+        "test accuracy {:.2}% on {} test images ({} training examples, {} steps, {seconds:.0} s)\nwrote {}, {} and {} (the ONNX form for the runtime; its probabilities match burn's within {:.1e} on {} images)\nuse it: trainer eval --model G.onnx --dataset {} --classifier {}",
         100.0 * trained.card.test_accuracy,
         test.len(),
         train.len(),
         trained.card.training.steps,
         out.display(),
         card_path(&out).display(),
+        onnx.path.display(),
+        onnx.max_probability_diff,
+        onnx.checked_images,
         args.dataset.display(),
         out.display()
     );

@@ -5,6 +5,7 @@
 pub mod args;
 pub mod augment;
 pub mod classifier;
+pub mod classifier_onnx;
 pub mod eval;
 pub mod export;
 mod quality;

@@ -38,6 +38,55 @@ pub struct AugmentSettings {
     pub batch_size: usize,
     /// Adam's learning rate.
     pub learning_rate: f64,
+    /// Synthetic examples per real one (per class): when set, a row with n real examples per
+    /// class adds `ceil(ratio * n)` synthetic ones per class instead of [`Self::synthetic`].
+    #[serde(default)]
+    pub ratio: Option<f64>,
+    /// How the synthetic data is drawn, one augmented arm each (all paired with the same
+    /// real-only arm); default one plain arm.
+    #[serde(default = "plain_arms")]
+    pub arms: Vec<Arm>,
+}
+
+/// One way of drawing the synthetic data: a name for the table and the runtime's sampling
+/// settings (truncation, classifier filter).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Arm {
+    /// Shown in the table, e.g. `filter 0.9`.
+    pub name: String,
+    /// `--truncation ψ`.
+    pub truncation: Option<f32>,
+    /// The classifier filter: the classifier ONNX file and the confidence it asks for.
+    pub filter: Option<(std::path::PathBuf, f32)>,
+}
+
+impl Arm {
+    /// Plain sampling: no truncation, no filter.
+    pub fn plain() -> Arm {
+        Arm {
+            name: "plain".into(),
+            truncation: None,
+            filter: None,
+        }
+    }
+
+    fn sampling(&self) -> runtime::dataset::Sampling {
+        runtime::dataset::Sampling {
+            truncation: self.truncation,
+            filter: self
+                .filter
+                .as_ref()
+                .map(|(path, p)| runtime::dataset::FilterRequest {
+                    classifier: path.clone(),
+                    min_confidence: *p,
+                    max_draws_per_image: runtime::dataset::DEFAULT_MAX_DRAWS,
+                }),
+        }
+    }
+}
+
+fn plain_arms() -> Vec<Arm> {
+    vec![Arm::plain()]
 }
 
 impl Default for AugmentSettings {
@@ -51,6 +100,18 @@ impl Default for AugmentSettings {
             steps: 300,
             batch_size: 64,
             learning_rate: 1e-3,
+            ratio: None,
+            arms: plain_arms(),
+        }
+    }
+}
+
+impl AugmentSettings {
+    /// Synthetic examples per class added to `n` real ones per class.
+    pub fn synthetic_for(&self, n: usize) -> usize {
+        match self.ratio {
+            Some(r) => (r * n as f64).ceil().max(1.0) as usize,
+            None => self.synthetic,
         }
     }
 }
@@ -85,12 +146,25 @@ impl Spread {
 pub struct AugmentRow {
     /// Real examples per class.
     pub per_class: usize,
+    /// Synthetic examples per class added in each augmented arm.
+    pub synthetic: usize,
     /// Test accuracy trained on the real subset alone.
     pub real_only: Spread,
+    /// One result per arm of the settings, in order.
+    pub arms: Vec<ArmResult>,
+}
+
+/// An augmented arm's result at one subset size.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArmResult {
+    /// The arm's name.
+    pub name: String,
     /// Test accuracy trained on the real subset plus the synthetic examples.
     pub augmented: Spread,
     /// Paired difference augmented − real-only.
     pub gain: Spread,
+    /// The filter's acceptance rate over all classes and repeats (filtered arms only).
+    pub acceptance: Option<f64>,
 }
 
 /// The whole experiment.
@@ -132,6 +206,18 @@ fn per_class_subset(data: &Dataset, n: usize, rng: &mut Pcg64) -> Result<Dataset
         data.shape(),
         data.class_names().to_vec(),
     )?)
+}
+
+/// The first `k` images of each class's synthetic set, with their labels.
+fn first_per_class(per_class: &[Vec<f32>], k: usize, image: usize) -> (Vec<f32>, Vec<usize>) {
+    let mut pixels = Vec::with_capacity(per_class.len() * k * image);
+    let mut labels = Vec::with_capacity(per_class.len() * k);
+    for (c, set) in per_class.iter().enumerate() {
+        let take = (k * image).min(set.len());
+        pixels.extend_from_slice(&set[..take]);
+        labels.extend(std::iter::repeat_n(c, take / image.max(1)));
+    }
+    (pixels, labels)
 }
 
 /// `base` plus `extra` images (planar) with `extra_labels`.
@@ -198,47 +284,102 @@ pub fn run(
         Ok(embed(&model, &test_pixels, test.shape(), &device)?.accuracy(test.labels()))
     };
 
-    let mut results = vec![(Vec::new(), Vec::new()); settings.per_class.len()];
+    if settings.arms.is_empty() {
+        return Err(QualityError::Input(
+            "the experiment needs at least one augmented arm".into(),
+        ));
+    }
+    let arms = settings.arms.len();
+    let rows = settings.per_class.len();
+    // real[row][repeat], augmented[row][arm][repeat], drawn/accepted per arm.
+    let mut real = vec![Vec::new(); rows];
+    let mut augmented = vec![vec![Vec::new(); arms]; rows];
+    let mut acceptance = vec![(0usize, 0usize); arms];
+    let most = settings
+        .per_class
+        .iter()
+        .map(|&n| settings.synthetic_for(n))
+        .max()
+        .unwrap_or(0);
     for r in 0..settings.repeats {
         let seed = settings.seed.wrapping_add(r as u64);
         let mut rng = Pcg64::seed_from_u64(seed);
-        // One synthetic set per repeat, shared by every subset size.
-        let mut synthetic = Vec::new();
-        let mut synthetic_labels = Vec::new();
-        for c in 0..classes {
-            let samples = source.generate(settings.synthetic, Some(c), rng.random())?;
-            synthetic.extend(samples.pixels);
-            synthetic_labels.extend(std::iter::repeat_n(c, settings.synthetic));
+        // One noise seed per class and repeat, shared by every arm (paired arms) and every
+        // subset size (a smaller size takes the first images: a filtered class keeps its
+        // candidates in order, so its first k are what a request for k keeps).
+        let class_seeds: Vec<u64> = (0..classes).map(|_| rng.random()).collect();
+        let mut synthetic = Vec::with_capacity(arms);
+        for (a, arm) in settings.arms.iter().enumerate() {
+            let sampling = arm.sampling();
+            let mut per_class = Vec::with_capacity(classes);
+            for (c, class_seed) in class_seeds.iter().enumerate() {
+                let samples = if sampling.filter.is_some() {
+                    let g = source.onnx().ok_or_else(|| {
+                        QualityError::Input(format!(
+                            "{}: the classifier filter needs an exported .onnx generator",
+                            source.describe()
+                        ))
+                    })?;
+                    let drawn =
+                        runtime::dataset::draw_samples(g, most, Some(c), *class_seed, &sampling)
+                            .map_err(|error| QualityError::Generator {
+                                path: g.path().to_path_buf(),
+                                error: Box::new(error),
+                            })?;
+                    if let Some(f) = &drawn.filter {
+                        acceptance[a].0 += f.drawn.iter().sum::<usize>();
+                        acceptance[a].1 += f.accepted.iter().sum::<usize>();
+                    }
+                    drawn.pixels
+                } else {
+                    source
+                        .generate_with(most, Some(c), *class_seed, &sampling)?
+                        .pixels
+                };
+                per_class.push(samples);
+            }
+            synthetic.push(per_class);
         }
         for (row, &n) in settings.per_class.iter().enumerate() {
-            let real = per_class_subset(train_split, n, &mut rng)?;
-            let augmented = joined(&real, &synthetic, &synthetic_labels)?;
+            let real_set = per_class_subset(train_split, n, &mut rng)?;
             let init_seed: u64 = rng.random();
-            let a = accuracy(&real, init_seed)?;
-            let b = accuracy(&augmented, init_seed)?;
-            info!(
-                repeat = r,
-                per_class = n,
-                real_only = a,
-                augmented = b,
-                "augmentation run"
-            );
-            results[row].0.push(a);
-            results[row].1.push(b);
+            let a = accuracy(&real_set, init_seed)?;
+            real[row].push(a);
+            let k = settings.synthetic_for(n);
+            for (arm, per_class) in synthetic.iter().enumerate() {
+                let (pixels, labels) = first_per_class(per_class, k, test.shape().len());
+                let b = accuracy(&joined(&real_set, &pixels, &labels)?, init_seed)?;
+                info!(
+                    repeat = r,
+                    per_class = n,
+                    arm = %settings.arms[arm].name,
+                    real_only = a,
+                    augmented = b,
+                    "augmentation run"
+                );
+                augmented[row][arm].push(b);
+            }
         }
     }
     let rows = settings
         .per_class
         .iter()
-        .zip(results)
-        .map(|(&per_class, (a, b))| {
-            let gain = a.iter().zip(&b).map(|(x, y)| y - x).collect();
-            AugmentRow {
-                per_class,
-                real_only: Spread::new(a),
-                augmented: Spread::new(b),
-                gain: Spread::new(gain),
-            }
+        .zip(real.into_iter().zip(augmented))
+        .map(|(&per_class, (a, arms))| AugmentRow {
+            per_class,
+            synthetic: settings.synthetic_for(per_class),
+            arms: arms
+                .into_iter()
+                .zip(&settings.arms)
+                .zip(&acceptance)
+                .map(|((b, arm), (drawn, kept))| ArmResult {
+                    name: arm.name.clone(),
+                    gain: Spread::new(a.iter().zip(&b).map(|(x, y)| y - x).collect()),
+                    augmented: Spread::new(b),
+                    acceptance: (*drawn > 0).then(|| *kept as f64 / *drawn as f64),
+                })
+                .collect(),
+            real_only: Spread::new(a),
         })
         .collect();
     Ok(AugmentReport {
@@ -250,38 +391,53 @@ pub fn run(
 }
 
 impl AugmentReport {
-    /// The report as a plain-text table (what `trainer augment-eval` prints).
+    /// The report as a plain-text table (what `trainer augment-eval` prints): per subset size,
+    /// the real-only accuracy and each arm's accuracy, paired gain and filter acceptance.
     pub fn table(&self) -> String {
         use std::fmt::Write;
         let s = &self.settings;
         let mut out = String::new();
+        let synthetic = match s.ratio {
+            Some(r) => format!("{r} synthetic per real example"),
+            None => format!("{} synthetic per class", s.synthetic),
+        };
         let _ = writeln!(
             out,
-            "test accuracy (%) on {} test images, mean ± std over {} repeat(s); {} synthetic per class; {} steps of batch {} per classifier",
-            self.test_examples, s.repeats, s.synthetic, s.steps, s.batch_size
+            "test accuracy (%) on {} test images, mean ± std over {} repeat(s); {synthetic}; {} steps of batch {} per classifier",
+            self.test_examples, s.repeats, s.steps, s.batch_size
         );
         let _ = writeln!(
             out,
-            "{:>10}  {:>15}  {:>17}  {:>15}",
-            "real/class",
-            "real only",
-            format!("+{} synth/class", s.synthetic),
-            "gain (paired)"
+            "{:>10}  {:<24}  {:>11}  {:>15}  {:>15}  {:>10}",
+            "real/class", "arm", "synth/class", "accuracy", "gain (paired)", "acceptance"
         );
         let pm = |x: &Spread| format!("{:.2} ± {:.2}", 100.0 * x.mean, 100.0 * x.std);
         for row in &self.rows {
             let _ = writeln!(
                 out,
-                "{:>10}  {:>15}  {:>17}  {:>15}",
+                "{:>10}  {:<24}  {:>11}  {:>15}",
                 row.per_class,
-                pm(&row.real_only),
-                pm(&row.augmented),
-                format!(
-                    "{:+.2} ± {:.2}",
-                    100.0 * row.gain.mean,
-                    100.0 * row.gain.std
-                )
+                "real only",
+                0,
+                pm(&row.real_only)
             );
+            for arm in &row.arms {
+                let _ = writeln!(
+                    out,
+                    "{:>10}  {:<24}  {:>11}  {:>15}  {:>15}  {:>10}",
+                    row.per_class,
+                    arm.name,
+                    row.synthetic,
+                    pm(&arm.augmented),
+                    format!(
+                        "{:+.2} ± {:.2}",
+                        100.0 * arm.gain.mean,
+                        100.0 * arm.gain.std
+                    ),
+                    arm.acceptance
+                        .map_or(String::new(), |a| format!("{:.1} %", 100.0 * a))
+                );
+            }
         }
         out
     }

@@ -5,7 +5,8 @@
 //! the augmentation experiment that measures what users want a generator for: whether its
 //! synthetic data makes a classifier trained on little real data better.
 //!
-//! - [`classifier`]: the CNN, its training, its saved card.
+//! - [`classifier`]: the CNN, its training, its saved card; [`classifier_onnx`]: the same
+//!   network as ONNX for the runtime (`runtime generate --filter`).
 //! - [`fid`], [`coverage`], [`precision_recall`]: the metrics, on plain feature buffers.
 //! - [`Evaluator`]: real features computed once, then [`Evaluator::evaluate`] on any batch of
 //!   generated images (the training loop calls it every N steps on ~1,000 samples).
@@ -13,6 +14,7 @@
 
 pub mod augment;
 pub mod classifier;
+pub mod classifier_onnx;
 pub mod coverage;
 mod evaluator;
 pub mod fid;

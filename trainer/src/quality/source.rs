@@ -79,6 +79,14 @@ impl SampleSource {
         }
     }
 
+    /// The tract generator of an exported ONNX source.
+    pub fn onnx(&self) -> Option<&runtime::generator::Generator> {
+        match self {
+            Self::Onnx(g) => Some(g),
+            Self::Run { .. } => None,
+        }
+    }
+
     /// Shape of the generated images.
     pub fn image(&self) -> ImageShape {
         match self {
@@ -117,6 +125,38 @@ impl SampleSource {
                     path.display()
                 )
             }
+        }
+    }
+
+    /// [`SampleSource::generate`] with truncated noise and/or a classifier filter, exactly as
+    /// `runtime generate` draws them (`runtime::dataset::draw_samples`). Only exported ONNX
+    /// generators run there: a run folder with any setting is refused (export it first).
+    pub fn generate_with(
+        &self,
+        count: usize,
+        class: Option<usize>,
+        seed: u64,
+        sampling: &runtime::dataset::Sampling,
+    ) -> Result<Samples, QualityError> {
+        match self {
+            Self::Onnx(g) => {
+                let drawn = runtime::dataset::draw_samples(g, count, class, seed, sampling)
+                    .map_err(|error| QualityError::Generator {
+                        path: g.path().to_path_buf(),
+                        error: Box::new(error),
+                    })?;
+                Ok(Samples {
+                    pixels: drawn.pixels,
+                    labels: drawn.labels,
+                })
+            }
+            Self::Run { path, .. } if *sampling != runtime::dataset::Sampling::default() => {
+                Err(QualityError::Input(format!(
+                    "{}: truncation and the classifier filter run on exported generators; export the run (`trainer export`) and pass the .onnx file",
+                    path.display()
+                )))
+            }
+            Self::Run { .. } => self.generate(count, class, seed),
         }
     }
 
