@@ -90,5 +90,7 @@ pub mod prelude {
     pub use crate::int8::quantize::{CalibrationMethod, Form, QuantizeOptions, quantize_file};
     pub use crate::noise::noise;
     pub use crate::onnx::metadata::ModelInfo;
-    pub use crate::onnx::spec::{GeneratorSpec, ImageShape, Layer, Matrix, SpecError};
+    pub use crate::onnx::spec::{
+        BatchNorm, ConvTranspose2d, Dense, GeneratorSpec, ImageShape, Layer, Matrix, SpecError,
+    };
 }

@@ -19,7 +19,7 @@ use crate::engine::tract::read_checked;
 use crate::error::{Error, Result};
 use crate::onnx::adopt::Foreign;
 use crate::onnx::metadata::{ModelInfo, keys};
-use crate::onnx::spec::{GeneratorSpec, Layer, Matrix};
+use crate::onnx::spec::{BatchNorm, ConvTranspose2d, Dense, GeneratorSpec, Layer, Matrix};
 use crate::onnx::{INPUT_LABEL, INPUT_Z, OUTPUT_IMAGE};
 
 /// A constant tensor of the graph, as f32 or i64 values.
@@ -513,12 +513,12 @@ fn add_bias(
         .ok_or_else(|| at("has no constant operand"))?;
     let (dims, data) = reader.f32(constant, "added tensor")?;
     let (outputs, bias, channel_dims) = match last {
-        Some(Layer::Dense { weight, bias }) => (
+        Some(Layer::Dense(Dense { weight, bias })) => (
             weight.cols,
             bias,
             vec![vec![weight.cols], vec![1, weight.cols]],
         ),
-        Some(Layer::ConvTranspose2d { c_out, bias, .. }) => (
+        Some(Layer::ConvTranspose2d(ConvTranspose2d { c_out, bias, .. })) => (
             *c_out,
             bias,
             vec![vec![*c_out, 1, 1], vec![1, *c_out, 1, 1]],
@@ -563,15 +563,15 @@ fn sigmoid_rescaled<'n>(
         return Err(sigmoid_error(sigmoid));
     }
     match last {
-        Some(Layer::Dense { weight, bias }) => {
+        Some(Layer::Dense(Dense { weight, bias })) => {
             weight.data.iter_mut().for_each(|w| *w *= 0.5);
             bias.iter_mut().flatten().for_each(|b| *b *= 0.5);
         }
-        Some(Layer::ConvTranspose2d { weight, bias, .. }) => {
+        Some(Layer::ConvTranspose2d(ConvTranspose2d { weight, bias, .. })) => {
             weight.iter_mut().for_each(|w| *w *= 0.5);
             bias.iter_mut().flatten().for_each(|b| *b *= 0.5);
         }
-        Some(Layer::BatchNorm { gamma, beta, .. }) => {
+        Some(Layer::BatchNorm(BatchNorm { gamma, beta, .. })) => {
             gamma.iter_mut().for_each(|g| *g *= 0.5);
             beta.iter_mut().for_each(|b| *b *= 0.5);
         }
@@ -679,10 +679,10 @@ fn read_gemm(reader: &Reader<'_>, n: &NodeProto) -> std::result::Result<Layer, S
     } else {
         Matrix { rows, cols, data }
     };
-    Ok(Layer::Dense {
+    Ok(Layer::Dense(Dense {
         weight,
         bias: bias_of(reader, n)?,
-    })
+    }))
 }
 
 /// `MatMul(x, W)` with a constant `[in, out]` weight: a dense layer without bias (an `Add`
@@ -696,10 +696,10 @@ fn read_matmul(reader: &Reader<'_>, n: &NodeProto) -> std::result::Result<Layer,
             n.name
         ));
     };
-    Ok(Layer::Dense {
+    Ok(Layer::Dense(Dense {
         weight: Matrix { rows, cols, data },
         bias: None,
-    })
+    }))
 }
 
 /// `BatchNormalization(x, scale, bias, mean, var)` in inference form.
@@ -717,13 +717,13 @@ fn read_batch_norm(reader: &Reader<'_>, n: &NodeProto) -> std::result::Result<La
             n.name
         ));
     }
-    Ok(Layer::BatchNorm {
+    Ok(Layer::BatchNorm(BatchNorm {
         gamma: input(1, "scale")?,
         beta: input(2, "bias")?,
         mean: input(3, "mean")?,
         var: input(4, "variance")?,
         epsilon: attr_f(n, "epsilon").unwrap_or(1e-5),
-    })
+    }))
 }
 
 fn read_conv_transpose(reader: &Reader<'_>, n: &NodeProto) -> std::result::Result<Layer, String> {
@@ -764,7 +764,7 @@ fn read_conv_transpose(reader: &Reader<'_>, n: &NodeProto) -> std::result::Resul
             "kernel_shape {k:?} disagrees with the weight shape {dims:?}"
         )));
     }
-    Ok(Layer::ConvTranspose2d {
+    Ok(Layer::ConvTranspose2d(ConvTranspose2d {
         weight,
         c_in,
         c_out,
@@ -773,7 +773,7 @@ fn read_conv_transpose(reader: &Reader<'_>, n: &NodeProto) -> std::result::Resul
         stride: pair("strides", 1)?,
         padding: [pads[0] as usize, pads[1] as usize],
         output_padding: pair("output_padding", 0)?,
-    })
+    }))
 }
 
 /// Replaces each `DequantizeLinear` whose inputs are all initializers (int8 weights, int32

@@ -30,7 +30,7 @@ use tract_onnx::pb::{
 
 use crate::error::Error;
 use crate::onnx::metadata::ModelInfo;
-use crate::onnx::spec::{FeatureShape, GeneratorSpec, Layer, Matrix, SpecError};
+use crate::onnx::spec::{ConvTranspose2d, Dense, GeneratorSpec, Layer, Matrix, SpecError};
 
 /// The ONNX operator set the exporter targets.
 pub const OPSET_VERSION: i64 = 17;
@@ -171,40 +171,28 @@ pub(crate) struct GraphParts {
 /// How the layers with weights become ONNX nodes. [`FloatLowering`] writes them as `Gemm` and
 /// `ConvTranspose` on f32 weights; the int8 quantizer (`crate::int8::quantize`) substitutes its own.
 pub(crate) trait Lowering {
-    /// Emits layer `index` (a Dense layer) reading `input` and writing `output`.
-    fn dense(
-        &mut self,
-        g: &mut GraphParts,
-        index: usize,
-        input: &str,
-        output: &str,
-        weight: &Matrix,
-        bias: Option<&[f32]>,
-    );
-    /// Emits layer `index` (a ConvTranspose2d layer, given whole) reading `input`, writing
-    /// `output`.
+    /// Emits layer `index`, a Dense layer, reading `input` and writing `output`.
+    fn dense(&mut self, g: &mut GraphParts, index: usize, input: &str, output: &str, layer: &Dense);
+    /// Emits layer `index`, a ConvTranspose2d layer, reading `input` and writing `output`.
     fn conv_transpose(
         &mut self,
         g: &mut GraphParts,
         index: usize,
         input: &str,
         output: &str,
-        layer: &Layer,
+        layer: &ConvTranspose2d,
     );
 }
 
-/// The attributes of an ONNX `ConvTranspose` for a [`Layer::ConvTranspose2d`].
-pub(crate) fn conv_transpose_attrs(layer: &Layer) -> Vec<AttributeProto> {
-    let Layer::ConvTranspose2d {
+/// The attributes of an ONNX `ConvTranspose` for a [`ConvTranspose2d`] layer.
+pub(crate) fn conv_transpose_attrs(layer: &ConvTranspose2d) -> Vec<AttributeProto> {
+    let ConvTranspose2d {
         kernel,
         stride,
         padding,
         output_padding,
         ..
-    } = layer
-    else {
-        unreachable!("conv_transpose_attrs is called on ConvTranspose2d layers")
-    };
+    } = layer;
     vec![
         attr_ints("kernel_shape", kernel),
         attr_ints("strides", stride),
@@ -213,6 +201,66 @@ pub(crate) fn conv_transpose_attrs(layer: &Layer) -> Vec<AttributeProto> {
         attr_ints("dilations", &[1, 1]),
         attr_int("group", 1),
     ]
+}
+
+/// The inputs `[x, weight, bias]` of a layer node: the f32 `bias`, when there is one, becomes
+/// the initializer `layer{index}.bias`.
+fn inputs_with_bias(
+    g: &mut GraphParts,
+    index: usize,
+    x: &str,
+    weight: String,
+    bias: Option<&[f32]>,
+) -> Vec<String> {
+    let mut ins = vec![x.to_string(), weight];
+    if let Some(b) = bias {
+        let name = format!("layer{index}.bias");
+        g.initializers.push(tensor_f32(&name, &[b.len()], b));
+        ins.push(name);
+    }
+    ins
+}
+
+/// The `Gemm` node `layer{index}.Dense` of a dense layer whose f32 (or dequantized) weight
+/// tensor is `weight`, with its f32 bias.
+pub(crate) fn gemm_node(
+    g: &mut GraphParts,
+    index: usize,
+    input: &str,
+    output: &str,
+    weight: String,
+    bias: Option<&[f32]>,
+) {
+    let ins = inputs_with_bias(g, index, input, weight, bias);
+    let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
+    g.nodes.push(node(
+        &format!("layer{index}.Dense"),
+        "Gemm",
+        &ins,
+        output,
+        vec![],
+    ));
+}
+
+/// The `ConvTranspose` node `layer{index}.ConvTranspose2d` of `layer`, whose f32 (or
+/// dequantized) weight tensor is `weight`, with its f32 bias.
+pub(crate) fn conv_transpose_node(
+    g: &mut GraphParts,
+    index: usize,
+    input: &str,
+    output: &str,
+    layer: &ConvTranspose2d,
+    weight: String,
+) {
+    let ins = inputs_with_bias(g, index, input, weight, layer.bias.as_deref());
+    let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
+    g.nodes.push(node(
+        &format!("layer{index}.ConvTranspose2d"),
+        "ConvTranspose",
+        &ins,
+        output,
+        conv_transpose_attrs(layer),
+    ));
 }
 
 /// f32 weights: `Gemm` and `ConvTranspose`, what `trainer export` writes.
@@ -225,27 +273,13 @@ impl Lowering for FloatLowering {
         index: usize,
         input: &str,
         output: &str,
-        weight: &Matrix,
-        bias: Option<&[f32]>,
+        layer: &Dense,
     ) {
-        let prefix = format!("layer{index}");
-        let w = format!("{prefix}.weight");
+        let weight = &layer.weight;
+        let w = format!("layer{index}.weight");
         g.initializers
             .push(tensor_f32(&w, &[weight.rows, weight.cols], &weight.data));
-        let mut ins = vec![input.to_string(), w];
-        if let Some(b) = bias {
-            let b_name = format!("{prefix}.bias");
-            g.initializers.push(tensor_f32(&b_name, &[b.len()], b));
-            ins.push(b_name);
-        }
-        let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
-        g.nodes.push(node(
-            &format!("{prefix}.Dense"),
-            "Gemm",
-            &ins,
-            output,
-            vec![],
-        ));
+        gemm_node(g, index, input, output, w, layer.bias.as_deref());
     }
 
     fn conv_transpose(
@@ -254,40 +288,22 @@ impl Lowering for FloatLowering {
         index: usize,
         input: &str,
         output: &str,
-        layer: &Layer,
+        layer: &ConvTranspose2d,
     ) {
-        let Layer::ConvTranspose2d {
+        let ConvTranspose2d {
             weight,
             c_in,
             c_out,
             kernel,
-            bias,
             ..
-        } = layer
-        else {
-            unreachable!("conv_transpose is called on ConvTranspose2d layers")
-        };
-        let prefix = format!("layer{index}");
-        let w = format!("{prefix}.weight");
+        } = layer;
+        let w = format!("layer{index}.weight");
         g.initializers.push(tensor_f32(
             &w,
             &[*c_in, *c_out, kernel[0], kernel[1]],
             weight,
         ));
-        let mut ins = vec![input.to_string(), w];
-        if let Some(b) = bias {
-            let b_name = format!("{prefix}.bias");
-            g.initializers.push(tensor_f32(&b_name, &[b.len()], b));
-            ins.push(b_name);
-        }
-        let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
-        g.nodes.push(node(
-            &format!("{prefix}.ConvTranspose2d"),
-            "ConvTranspose",
-            &ins,
-            output,
-            conv_transpose_attrs(layer),
-        ));
+        conv_transpose_node(g, index, input, output, layer, w);
     }
 }
 
@@ -325,94 +341,110 @@ pub(crate) fn spec_to_model_with(
     let shapes = spec.shapes()?;
     let mut g = GraphParts::default();
     let mut inputs = vec![value_info(INPUT_Z, DataType::Float, &[spec.z_dim])];
-
-    let mut current = INPUT_Z.to_string();
     if let Some(table) = &spec.label_embedding {
         inputs.push(value_info(INPUT_LABEL, DataType::Int64, &[]));
-        g.initializers.push(tensor_f32(
-            "label_embedding.table",
-            &[table.rows, table.cols],
-            &table.data,
-        ));
-        g.nodes.push(node(
-            "label_embedding.gather",
-            "Gather",
-            &["label_embedding.table", INPUT_LABEL],
-            "label_embedding.output",
-            vec![attr_int("axis", 0)],
-        ));
-        g.value_infos.push(value_info(
-            "label_embedding.output",
-            DataType::Float,
-            &[table.cols],
-        ));
-        g.nodes.push(node(
-            "input.concat",
-            "Concat",
-            &[INPUT_Z, "label_embedding.output"],
-            "input.concat.output",
-            vec![attr_int("axis", 1)],
-        ));
-        g.value_infos.push(value_info(
-            "input.concat.output",
-            DataType::Float,
-            &[spec.input_features()],
-        ));
-        current = first_input_name(spec).to_string();
+        write_label_embedding(&mut g, spec, table);
     }
-
+    let mut current = first_input_name(spec).to_string();
     let last = spec.layers.len().saturating_sub(1);
     for (i, (layer, out_shape)) in spec.layers.iter().zip(&shapes[1..]).enumerate() {
-        let prefix = format!("layer{i}");
         let output = layer_output_name(spec, i);
-        let name = format!("{prefix}.{}", layer.kind());
-        let input = current.as_str();
-        match layer {
-            Layer::Dense { weight, bias } => {
-                lowering.dense(&mut g, i, input, &output, weight, bias.as_deref())
-            }
-            Layer::ConvTranspose2d { .. } => {
-                lowering.conv_transpose(&mut g, i, input, &output, layer)
-            }
-            Layer::Reshape {
-                channels,
-                height,
-                width,
-            } => {
-                let s = format!("{prefix}.shape");
-                g.initializers.push(tensor_i64(
-                    &s,
-                    &[-1, *channels as i64, *height as i64, *width as i64],
-                ));
-                g.nodes
-                    .push(node(&name, "Reshape", &[input, &s], &output, vec![]));
-            }
-            Layer::LeakyRelu { alpha } => g.nodes.push(node(
-                &name,
-                "LeakyRelu",
-                &[input],
-                &output,
-                vec![attr_float("alpha", *alpha)],
-            )),
-            Layer::Relu => g.nodes.push(node(&name, "Relu", &[input], &output, vec![])),
-            Layer::Tanh => g.nodes.push(node(&name, "Tanh", &[input], &output, vec![])),
-            Layer::BatchNorm { .. } => {
-                return Err(SpecError::UnfoldableBatchNorm {
-                    layer: i,
-                    previous: "an unfolded spec (call fold_batch_norm first)".into(),
-                });
-            }
-        }
+        write_layer(&mut g, lowering, i, layer, &current, &output)?;
         if i != last {
             g.value_infos
                 .push(value_info(&output, DataType::Float, &out_shape.dims()));
         }
         current = output;
     }
+    Ok(model_proto(spec, g, inputs))
+}
 
-    let FeatureShape::Map(image) = shapes[shapes.len() - 1] else {
-        unreachable!("shapes() checked the output is the image")
-    };
+/// The head of a conditional generator: `Gather` of the label's row of the embedding table,
+/// `Concat` with `z` into the first layer's input ([`first_input_name`]).
+fn write_label_embedding(g: &mut GraphParts, spec: &GeneratorSpec, table: &Matrix) {
+    g.initializers.push(tensor_f32(
+        "label_embedding.table",
+        &[table.rows, table.cols],
+        &table.data,
+    ));
+    g.nodes.push(node(
+        "label_embedding.gather",
+        "Gather",
+        &["label_embedding.table", INPUT_LABEL],
+        "label_embedding.output",
+        vec![attr_int("axis", 0)],
+    ));
+    g.value_infos.push(value_info(
+        "label_embedding.output",
+        DataType::Float,
+        &[table.cols],
+    ));
+    g.nodes.push(node(
+        "input.concat",
+        "Concat",
+        &[INPUT_Z, "label_embedding.output"],
+        "input.concat.output",
+        vec![attr_int("axis", 1)],
+    ));
+    g.value_infos.push(value_info(
+        "input.concat.output",
+        DataType::Float,
+        &[spec.input_features()],
+    ));
+}
+
+/// The nodes of layer `i` reading `input` and writing `output`; the weighted layers go to
+/// `lowering`. A BatchNorm left in the spec is an error: fold it first.
+fn write_layer(
+    g: &mut GraphParts,
+    lowering: &mut dyn Lowering,
+    i: usize,
+    layer: &Layer,
+    input: &str,
+    output: &str,
+) -> Result<(), SpecError> {
+    let prefix = format!("layer{i}");
+    let name = format!("{prefix}.{}", layer.kind());
+    match layer {
+        Layer::Dense(dense) => lowering.dense(g, i, input, output, dense),
+        Layer::ConvTranspose2d(conv) => lowering.conv_transpose(g, i, input, output, conv),
+        Layer::Reshape {
+            channels,
+            height,
+            width,
+        } => {
+            let s = format!("{prefix}.shape");
+            g.initializers.push(tensor_i64(
+                &s,
+                &[-1, *channels as i64, *height as i64, *width as i64],
+            ));
+            g.nodes
+                .push(node(&name, "Reshape", &[input, &s], output, vec![]));
+        }
+        Layer::LeakyRelu { alpha } => g.nodes.push(node(
+            &name,
+            "LeakyRelu",
+            &[input],
+            output,
+            vec![attr_float("alpha", *alpha)],
+        )),
+        Layer::Relu => g.nodes.push(node(&name, "Relu", &[input], output, vec![])),
+        Layer::Tanh => g.nodes.push(node(&name, "Tanh", &[input], output, vec![])),
+        Layer::BatchNorm(_) => {
+            return Err(SpecError::UnfoldableBatchNorm {
+                layer: i,
+                previous: "an unfolded spec (call fold_batch_norm first)".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The model around the graph parts of a checked spec: inputs, the `image` output (the
+/// spec's image shape, which [`GeneratorSpec::shapes`] checked the last layer produces),
+/// opset, producer and the metadata.
+fn model_proto(spec: &GeneratorSpec, g: GraphParts, inputs: Vec<ValueInfoProto>) -> ModelProto {
+    let image = spec.image;
     let graph = GraphProto {
         name: "gantry_generator".into(),
         node: g.nodes,
@@ -428,7 +460,7 @@ pub(crate) fn spec_to_model_with(
             .into(),
         ..Default::default()
     };
-    Ok(ModelProto {
+    ModelProto {
         ir_version: IR_VERSION,
         opset_import: vec![OperatorSetIdProto {
             domain: String::new(),
@@ -439,7 +471,7 @@ pub(crate) fn spec_to_model_with(
         graph: Some(graph),
         metadata_props: ModelInfo::from_spec(spec).to_props(),
         ..Default::default()
-    })
+    }
 }
 
 /// One dimension of an ONNX tensor type.
