@@ -238,11 +238,12 @@ impl FirmwareReference {
 
     /// Reads the blob at `path`.
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = crate::fsutil::read_regular_file(path, crate::engine::tract::MAX_MODEL_BYTES)
-            .map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            error: source,
-        })?;
+        let bytes = crate::fsutil::read_regular_file(path, crate::onnx::MAX_MODEL_BYTES).map_err(
+            |source| Error::Read {
+                path: path.to_path_buf(),
+                error: source,
+            },
+        )?;
         FirmwareReference::from_bytes(&bytes).map_err(|e| Error::Firmware {
             path: path.to_path_buf(),
             problem: format!("not a valid firmware blob: {e}"),

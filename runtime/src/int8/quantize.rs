@@ -36,79 +36,25 @@ use crate::error::{Error, Result};
 use crate::noise::{NOISE_ALGORITHM, noise};
 use crate::onnx::metadata::{ModelInfo, keys};
 use crate::onnx::spec::{ConvTranspose2d, Dense, GeneratorSpec, Layer};
-use crate::onnx::{self, GraphParts, Lowering, attr_int, node, tensor_f32, tensor_i8, tensor_i32};
+use crate::onnx::write::{
+    self, GraphParts, Lowering, attr_int, node, tensor_f32, tensor_i8, tensor_i32,
+};
+use crate::onnx::{self, read::read_checked};
+
+/// The record `runtime quantize` writes into the file, at its earlier path.
+pub use crate::onnx::quantization::{
+    ActivationQuant, CalibrationMethod, CalibrationRecord, Form, LayerRecord, QuantInfo,
+    SCHEME_VERSION,
+};
 
 /// Calibration samples used unless told otherwise.
 pub const DEFAULT_SAMPLES: usize = 2000;
 /// Percentile used by `--method percentile` unless told otherwise.
 pub const DEFAULT_PERCENTILE: f64 = 99.99;
-/// Revision of the [`QuantInfo`] layout.
-pub const SCHEME_VERSION: u32 = 1;
 /// Values kept per tensor for percentiles; beyond it every k-th value is kept (deterministic).
 const PERCENTILE_CAP: usize = 1 << 22;
 /// Samples per calibration run.
 const CALIBRATION_BATCH: usize = 32;
-
-/// How the int8 layers are written in ONNX.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Form {
-    /// `QuantizeLinear` → `MatMulInteger` (int8 × int8 → int32) → int32 bias (the input
-    /// zero point's term `-zp Σ_k W[k][c]` folded in) → `Cast` → `Mul` by
-    /// `input_scale * weight_scale[c]`: integer matrix products, f32 activations.
-    #[default]
-    Integer,
-    /// `QuantizeLinear` → `QLinearMatMul` (int8 in, int8 out, requantized by the engine) →
-    /// `DequantizeLinear` → f32 bias.
-    Qlinear,
-    /// Quantize-dequantize pairs around f32 `Gemm`s (`QuantizeLinear` → `DequantizeLinear` on
-    /// activations, `DequantizeLinear` on int8 weights and int32 biases): ONNX Runtime's
-    /// preferred form, which it fuses into integer kernels.
-    Qdq,
-    /// Int8 weights behind `DequantizeLinear`, f32 compute: 4x smaller file, f32 speed.
-    WeightOnly,
-}
-
-impl Form {
-    /// All forms, for `--help` and benchmarks.
-    pub const ALL: [Form; 4] = [Form::Integer, Form::Qlinear, Form::Qdq, Form::WeightOnly];
-
-    /// The name used on the command line and in metadata.
-    pub fn name(self) -> &'static str {
-        match self {
-            Form::Integer => "integer",
-            Form::Qlinear => "qlinear",
-            Form::Qdq => "qdq",
-            Form::WeightOnly => "weight-only",
-        }
-    }
-
-    /// Whether the form computes with int8 activations (all but [`Form::WeightOnly`]).
-    pub fn is_int8_compute(self) -> bool {
-        self != Form::WeightOnly
-    }
-}
-
-impl std::fmt::Display for Form {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// How activation ranges are chosen from the calibration activations.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "method")]
-pub enum CalibrationMethod {
-    /// The smallest and largest value seen.
-    MinMax,
-    /// The `(100 - p)`-th and `p`-th percentiles of the values seen, `p` in `(50, 100]`.
-    Percentile {
-        /// `p`, e.g. 99.99.
-        percentile: f64,
-    },
-}
 
 /// Settings of [`quantize_file`] / [`quantize_spec`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -134,43 +80,6 @@ impl Default for QuantizeOptions {
     }
 }
 
-/// Quantization of one activation tensor: `real = scale * (code - zero_point)`.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ActivationQuant {
-    /// Step between two codes.
-    pub scale: f32,
-    /// Code of real 0.
-    pub zero_point: i8,
-    /// The calibrated range `[low, high]` (0 included).
-    pub range: [f32; 2],
-}
-
-impl ActivationQuant {
-    /// Asymmetric int8 parameters for `[min(low, 0), max(high, 0)]`: the same rule as the
-    /// firmware's quantizer.
-    pub fn from_range(low: f32, high: f32) -> ActivationQuant {
-        let lo = f64::from(low.min(0.0));
-        let mut hi = f64::from(high.max(0.0));
-        if hi - lo <= f64::from(f32::MIN_POSITIVE) {
-            hi = lo + 1.0; // a constant-zero activation: any scale represents it
-        }
-        let scale = ((hi - lo) / 255.0) as f32;
-        let zero_point = (-128.0 - lo / f64::from(scale))
-            .round()
-            .clamp(-128.0, 127.0) as i8;
-        ActivationQuant {
-            scale,
-            zero_point,
-            range: [lo as f32, hi as f32],
-        }
-    }
-
-    /// The code of `x` (round half away from zero, saturated).
-    pub fn quantize(&self, x: f32) -> i8 {
-        ((x / self.scale).round() as i32 + i32::from(self.zero_point)).clamp(-128, 127) as i8
-    }
-}
-
 /// The int8 form of one Dense layer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DenseQuant {
@@ -188,76 +97,6 @@ pub struct DenseQuant {
     pub bias: Option<Vec<i32>>,
     /// The f32 biases (what [`Form::Qlinear`] adds after dequantizing).
     pub bias_f32: Option<Vec<f32>>,
-}
-
-/// One layer's entry in [`QuantInfo::layers`].
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LayerRecord {
-    /// Layer index in the generator.
-    pub layer: usize,
-    /// `Dense` or `ConvTranspose2d`.
-    pub kind: String,
-    /// How it runs: `int8` or `f32 (int8 weights)`.
-    pub compute: String,
-    /// Quantization of its input, for int8 layers.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub input: Option<ActivationQuant>,
-    /// Smallest and largest per-channel weight scale.
-    pub weight_scale_range: [f32; 2],
-}
-
-/// What `runtime quantize` records in [`keys::QUANTIZATION`].
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct QuantInfo {
-    /// [`SCHEME_VERSION`].
-    pub version: u32,
-    /// The ONNX form.
-    pub form: Form,
-    /// Weight scheme, in words.
-    pub weights: String,
-    /// Activation scheme, in words.
-    pub activations: String,
-    /// Bias scheme, in words.
-    pub bias: String,
-    /// Calibration settings (absent for [`Form::WeightOnly`]).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub calibration: Option<CalibrationRecord>,
-    /// Per weighted layer.
-    pub layers: Vec<LayerRecord>,
-}
-
-impl QuantInfo {
-    /// Whether the model computes with int8 activations.
-    pub fn is_int8_compute(&self) -> bool {
-        self.form.is_int8_compute()
-    }
-
-    /// Reads the record from a model's metadata, if it has one.
-    pub fn from_info(info: &ModelInfo) -> std::result::Result<Option<QuantInfo>, String> {
-        info.metadata
-            .get(keys::QUANTIZATION)
-            .map(|json| {
-                serde_json::from_str(json)
-                    .map_err(|e| format!("metadata `{}` is not valid ({e})", keys::QUANTIZATION))
-            })
-            .transpose()
-    }
-}
-
-/// How the activations were calibrated.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CalibrationRecord {
-    /// Range selection.
-    #[serde(flatten)]
-    pub method: CalibrationMethod,
-    /// Number of `z` samples.
-    pub samples: usize,
-    /// Their noise seed.
-    pub seed: u64,
-    /// The noise algorithm ([`NOISE_ALGORITHM`]).
-    pub noise: String,
-    /// Labels of conditional models.
-    pub labels: String,
 }
 
 /// A quantized generator, ready to be written or loaded.
@@ -299,7 +138,7 @@ pub fn quantize_foreign_file(
     foreign: &crate::onnx::adopt::Foreign,
     options: &QuantizeOptions,
 ) -> Result<Quantized> {
-    let checked = crate::engine::tract::read_checked(path, foreign)?;
+    let checked = read_checked(path, foreign)?;
     quantize_model(path, &checked.proto, &checked.info, options)
 }
 
@@ -450,9 +289,9 @@ fn conv_weight_codes(conv: &ConvTranspose2d) -> (Vec<i8>, Vec<f32>) {
 /// The input tensor of layer `index`.
 fn layer_input_name(spec: &GeneratorSpec, index: usize) -> String {
     if index == 0 {
-        onnx::first_input_name(spec).to_string()
+        write::first_input_name(spec).to_string()
     } else {
-        onnx::layer_output_name(spec, index - 1)
+        write::layer_output_name(spec, index - 1)
     }
 }
 
@@ -555,7 +394,7 @@ fn calibrated_layers<'a>(
                 stats: Stats::new(keep, shapes[i].numel() * options.samples),
             },
             product: (options.form == Form::Qlinear).then(|| Observed {
-                tensor: onnx::layer_output_name(spec, i),
+                tensor: write::layer_output_name(spec, i),
                 stats: Stats::new(keep, shapes[i + 1].numel() * options.samples),
             }),
         })
@@ -675,7 +514,7 @@ pub fn quantize_spec(
         keys::QUANTIZATION.to_string(),
         serde_json::to_string(&info).expect("plain data serialises"),
     );
-    let mut proto = onnx::spec_to_model_with(&spec, &mut lowering).map_err(|e| Error::Model {
+    let mut proto = write::spec_to_model_with(&spec, &mut lowering).map_err(|e| Error::Model {
         path: source.to_path_buf(),
         error: e,
     })?;
@@ -890,7 +729,7 @@ impl Lowering for QuantLowering {
         let dims = [layer.c_in, layer.c_out, layer.kernel[0], layer.kernel[1]];
         let prefix = format!("layer{index}");
         let w = Self::dequantized_weight(g, &prefix, &dims, &codes, &scale, 1);
-        onnx::conv_transpose_node(g, index, input, output, layer, w);
+        write::conv_transpose_node(g, index, input, output, layer, w);
     }
 }
 
@@ -912,7 +751,7 @@ impl QuantLowering {
         let (codes, scale) = dense_weight_codes(layer);
         let dims = [layer.weight.rows, layer.weight.cols];
         let weight = Self::dequantized_weight(g, &w.prefix, &dims, &codes, &scale, 1);
-        onnx::gemm_node(g, w.index, w.input, w.output, weight, layer.bias.as_deref());
+        write::gemm_node(g, w.index, w.input, w.output, weight, layer.bias.as_deref());
     }
 
     /// [`Form::Integer`]: `QuantizeLinear` → `MatMulInteger` → int32 bias → `Cast` → `Mul`.

@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 
 use tract_onnx::pb::StringStringEntryProto;
 
-use crate::onnx::spec::{GeneratorSpec, ImageShape};
+use crate::shape::{ImageShape, MAX_VALUES_PER_SAMPLE};
+
+/// At its earlier path.
+pub use crate::error::MetadataError;
 
 /// Metadata key names. The [`RESERVED`](keys::RESERVED) ones are written by the runtime from the
 /// spec; the others are recommended names for the trainer's extra metadata.
@@ -49,7 +52,7 @@ pub mod keys {
     /// were added, as JSON (`crate::onnx::adopt::Adoption`).
     pub const ADOPTED: &str = "gantry.adopted";
     /// Written by `runtime quantize`: the int8 scheme and its calibration, as JSON
-    /// (`crate::int8::quantize::QuantInfo`). Absent from f32 models.
+    /// (`crate::onnx::quantization::QuantInfo`). Absent from f32 models.
     pub const QUANTIZATION: &str = "gantry.quantization";
 
     /// Whether `key` is written by the runtime itself.
@@ -81,16 +84,6 @@ pub struct ModelInfo {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// A metadata entry is missing or cannot be parsed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("metadata `{key}` {problem}")]
-pub struct MetadataError {
-    /// The key concerned.
-    pub key: String,
-    /// What is wrong with it.
-    pub problem: String,
-}
-
 fn problem(key: &str, problem: impl Into<String>) -> MetadataError {
     MetadataError {
         key: key.to_string(),
@@ -99,18 +92,6 @@ fn problem(key: &str, problem: impl Into<String>) -> MetadataError {
 }
 
 impl ModelInfo {
-    /// The metadata a spec exports with.
-    pub fn from_spec(spec: &GeneratorSpec) -> ModelInfo {
-        ModelInfo {
-            format_version: FORMAT_VERSION,
-            z_dim: spec.z_dim,
-            image: spec.image,
-            classes: spec.classes.clone(),
-            pixel_range: PIXEL_RANGE,
-            metadata: spec.metadata.clone(),
-        }
-    }
-
     /// Whether the model takes a class label.
     pub fn is_conditional(&self) -> bool {
         !self.classes.is_empty()
@@ -204,7 +185,7 @@ impl ModelInfo {
             ));
         };
 
-        let limit = crate::onnx::spec::MAX_VALUES_PER_SAMPLE;
+        let limit = MAX_VALUES_PER_SAMPLE;
         if z_dim > limit {
             return Err(problem(
                 keys::Z_DIM,

@@ -8,48 +8,13 @@
 //! used to prove that the exported graph computes what the description says.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
 
-use crate::fsutil;
+use crate::onnx::metadata::{self, ModelInfo, keys};
 
-/// Shape of one generated image, channels first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct ImageShape {
-    /// Number of channels (1 for grayscale, 3 for RGB).
-    pub channels: usize,
-    /// Height in pixels.
-    pub height: usize,
-    /// Width in pixels.
-    pub width: usize,
-}
-
-impl ImageShape {
-    /// Number of values in one image (`channels * height * width`), saturating at
-    /// `usize::MAX` (a checked spec or model has at most [`MAX_VALUES_PER_SAMPLE`]).
-    pub fn numel(&self) -> usize {
-        self.checked_numel().unwrap_or(usize::MAX)
-    }
-
-    /// `channels * height * width`, or `None` if it overflows.
-    pub fn checked_numel(&self) -> Option<usize> {
-        self.channels
-            .checked_mul(self.height)?
-            .checked_mul(self.width)
-    }
-}
-
-/// The most values one sample may have in any activation of a generator (2^28, 1 GiB of f32),
-/// the noise and the image included: far above any real generator, it keeps every size
-/// computed from a model file well inside `usize` and refuses absurd shapes before anything is
-/// allocated.
-pub const MAX_VALUES_PER_SAMPLE: usize = 1 << 28;
-
-impl fmt::Display for ImageShape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}x{}x{}", self.channels, self.height, self.width)
-    }
-}
+/// At their earlier paths: the shapes live at the bottom of the crate, the error with the
+/// crate's others.
+pub use crate::error::SpecError;
+pub use crate::shape::{FeatureShape, ImageShape, MAX_VALUES_PER_SAMPLE};
 
 /// A dense row-major matrix.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,7 +34,6 @@ impl Matrix {
     }
 }
 
-/// One layer of a feed-forward generator, in inference form.
 /// `y = x W + b` on `[N, in]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dense {
@@ -161,50 +125,6 @@ impl Layer {
     }
 }
 
-/// The shape of the activations between two layers, batch dimension left out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FeatureShape {
-    /// `[N, features]`.
-    Flat(usize),
-    /// `[N, C, H, W]`.
-    Map(ImageShape),
-}
-
-impl FeatureShape {
-    /// Size of dimension 1 (features or channels), the axis BatchNorm normalises.
-    pub fn dim1(&self) -> usize {
-        match self {
-            FeatureShape::Flat(f) => *f,
-            FeatureShape::Map(s) => s.channels,
-        }
-    }
-
-    /// Dimensions after the batch dimension.
-    pub fn dims(&self) -> Vec<usize> {
-        match self {
-            FeatureShape::Flat(f) => vec![*f],
-            FeatureShape::Map(s) => vec![s.channels, s.height, s.width],
-        }
-    }
-
-    /// Values per sample (saturating at `usize::MAX`).
-    pub fn numel(&self) -> usize {
-        self.dims()
-            .iter()
-            .try_fold(1usize, |n, d| n.checked_mul(*d))
-            .unwrap_or(usize::MAX)
-    }
-}
-
-impl fmt::Display for FeatureShape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FeatureShape::Flat(n) => write!(f, "[N, {n}]"),
-            FeatureShape::Map(s) => write!(f, "[N, {}, {}, {}]", s.channels, s.height, s.width),
-        }
-    }
-}
-
 /// A feed-forward generator: `z` (and a class label) in, images in `[-1, 1]` out.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GeneratorSpec {
@@ -220,102 +140,9 @@ pub struct GeneratorSpec {
     /// The layers, applied in order.
     pub layers: Vec<Layer>,
     /// Extra metadata written verbatim into the ONNX `metadata_props` (dataset, steps, config
-    /// JSON, quality JSON...); see [`crate::onnx::metadata::keys`] for the recommended names. The keys the
-    /// runtime writes itself ([`crate::onnx::metadata::keys::RESERVED`]) are refused.
+    /// JSON, quality JSON...); see [`metadata::keys`] for the recommended names. The keys the
+    /// runtime writes itself ([`keys::RESERVED`]) are refused.
     pub metadata: BTreeMap<String, String>,
-}
-
-/// Why a [`GeneratorSpec`] cannot be exported.
-#[derive(Debug, thiserror::Error)]
-pub enum SpecError {
-    /// A size that must be positive is zero.
-    #[error("{what} must be at least 1")]
-    ZeroSize {
-        /// What is zero.
-        what: &'static str,
-    },
-    /// Classes and label embedding disagree.
-    #[error("conditioning: {problem}")]
-    Conditioning {
-        /// What is wrong.
-        problem: String,
-    },
-    /// A parameter buffer has the wrong number of values.
-    #[error("{location}: {what} has {actual} values, expected {expected}")]
-    Length {
-        /// Layer or table.
-        location: String,
-        /// Which buffer.
-        what: &'static str,
-        /// Expected number of values.
-        expected: usize,
-        /// Actual number of values.
-        actual: usize,
-    },
-    /// A layer cannot take the activations the previous layer produces.
-    #[error("{location}: takes {expected} but receives {found}")]
-    Shape {
-        /// Layer.
-        location: String,
-        /// What the layer needs.
-        expected: String,
-        /// What it gets.
-        found: FeatureShape,
-    },
-    /// A hyper-parameter is out of its valid range.
-    #[error("{location}: {problem}")]
-    Parameter {
-        /// Layer.
-        location: String,
-        /// What is wrong.
-        problem: String,
-    },
-    /// A weight is NaN or infinite (a diverged run?).
-    #[error("{location}: {what} contains a NaN or infinite value (did training diverge?)")]
-    NonFinite {
-        /// Layer or table.
-        location: String,
-        /// Which buffer.
-        what: &'static str,
-    },
-    /// The last layer does not produce the declared image shape.
-    #[error("the layers produce {found}, but the image shape is {expected}")]
-    Output {
-        /// Declared image shape.
-        expected: ImageShape,
-        /// What the layers produce.
-        found: FeatureShape,
-    },
-    /// A BatchNorm does not directly follow a Dense or ConvTranspose2d layer.
-    #[error(
-        "layer {layer} (BatchNorm) cannot be folded: it follows {previous}, not Dense or ConvTranspose2d"
-    )]
-    UnfoldableBatchNorm {
-        /// Index of the BatchNorm.
-        layer: usize,
-        /// What precedes it.
-        previous: String,
-    },
-    /// `metadata` uses a key the runtime writes itself.
-    #[error("metadata key `{key}` is reserved for the runtime; choose another key")]
-    ReservedMetadataKey {
-        /// The offending key.
-        key: String,
-    },
-    /// Inputs to [`GeneratorSpec::forward_reference`] do not fit the spec.
-    #[error("reference forward: {problem}")]
-    Input {
-        /// What is wrong.
-        problem: String,
-    },
-    /// Writing the ONNX file failed.
-    #[error("{}: cannot write the ONNX file: {error}", path.display())]
-    Write {
-        /// Target path.
-        path: PathBuf,
-        /// Underlying error.
-        error: std::io::Error,
-    },
 }
 
 fn location(index: usize, layer: &Layer) -> String {
@@ -474,11 +301,7 @@ impl GeneratorSpec {
     /// Checks the spec (see [`GeneratorSpec::shapes`]) and its metadata keys.
     pub fn validate(&self) -> Result<(), SpecError> {
         self.shapes()?;
-        if let Some(key) = self
-            .metadata
-            .keys()
-            .find(|k| crate::onnx::metadata::keys::is_reserved(k))
-        {
+        if let Some(key) = self.metadata.keys().find(|k| keys::is_reserved(k)) {
             return Err(SpecError::ReservedMetadataKey { key: key.clone() });
         }
         Ok(())
@@ -652,25 +475,19 @@ impl GeneratorSpec {
         }
         Ok(x.into_iter().map(|v| v as f32).collect())
     }
+}
 
-    /// Encodes the spec (BatchNorm folded) as an ONNX `ModelProto`; see [`crate::onnx`].
-    pub fn to_model_proto(&self) -> Result<tract_onnx::pb::ModelProto, SpecError> {
-        crate::onnx::spec_to_model(&self.fold_batch_norm()?)
-    }
-
-    /// Encodes the spec (BatchNorm folded) as ONNX protobuf bytes.
-    pub fn to_onnx(&self) -> Result<Vec<u8>, SpecError> {
-        Ok(prost::Message::encode_to_vec(&self.to_model_proto()?))
-    }
-
-    /// Writes the ONNX file atomically (temporary file in the same folder, then rename).
-    pub fn write_onnx(&self, path: impl AsRef<Path>) -> Result<(), SpecError> {
-        let path = path.as_ref();
-        let bytes = self.to_onnx()?;
-        fsutil::write_atomic(path, &bytes).map_err(|source| SpecError::Write {
-            path: path.to_path_buf(),
-            error: source,
-        })
+impl ModelInfo {
+    /// The metadata a spec exports with.
+    pub fn from_spec(spec: &GeneratorSpec) -> ModelInfo {
+        ModelInfo {
+            format_version: metadata::FORMAT_VERSION,
+            z_dim: spec.z_dim,
+            image: spec.image,
+            classes: spec.classes.clone(),
+            pixel_range: metadata::PIXEL_RANGE,
+            metadata: spec.metadata.clone(),
+        }
     }
 }
 
