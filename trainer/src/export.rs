@@ -14,7 +14,7 @@ use burn::nn::Linear;
 use burn::nn::conv::ConvTranspose2d;
 use burn::tensor::{Device, Tensor};
 use runtime::info::keys;
-use runtime::spec::{Dense, GeneratorSpec, ImageShape, Layer, Matrix};
+use runtime::spec::{Dense, GeneratorSpec, Layer, Matrix};
 
 use crate::checkpoint::{self, CheckpointError};
 use crate::config::{ConfigError, TrainConfig};
@@ -109,11 +109,7 @@ fn embedding(e: Option<&burn::nn::Embedding>) -> Option<Matrix> {
 
 /// Describes `generator` (in inference mode) as a [`GeneratorSpec`].
 pub fn spec(generator: &Generator, config: &TrainConfig, classes: Vec<String>) -> GeneratorSpec {
-    let image = ImageShape {
-        channels: config.image.channels,
-        height: config.image.height,
-        width: config.image.width,
-    };
+    let image = config.image;
     let (label_embedding, layers) = match generator {
         Generator::Mlp(g) => {
             let mut layers = Vec::new();

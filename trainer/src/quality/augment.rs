@@ -109,7 +109,7 @@ pub struct AugmentReport {
 /// `n` examples of each class of `data`, drawn with `rng`, as a new data set.
 fn per_class_subset(data: &Dataset, n: usize, rng: &mut Pcg64) -> Result<Dataset, QualityError> {
     let classes = data.class_names().len();
-    let mut pixels = Vec::with_capacity(classes * n * data.shape().len());
+    let mut pixels = Vec::with_capacity(classes * n * data.shape().numel());
     let mut labels = Vec::with_capacity(classes * n);
     for c in 0..classes {
         let mut members: Vec<usize> = (0..data.len()).filter(|&i| data.labels()[i] == c).collect();
