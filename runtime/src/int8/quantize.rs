@@ -323,7 +323,7 @@ fn calibrate<'a>(
     options: &QuantizeOptions,
 ) -> Result<Vec<DenseCalibration<'a>>> {
     let mut layers = calibrated_layers(spec, options)?;
-    let (model, outputs) = calibration_model(path, spec, &layers)?;
+    let CalibrationGraph { model, outputs } = calibration_graph(path, spec, &layers)?;
     let tract_err = |stage: &str, e: TractError| Error::tract(path, stage, e);
     let z_dim = spec.z_dim;
     let classes = spec.classes.len();
@@ -401,13 +401,21 @@ fn calibrated_layers<'a>(
         .collect())
 }
 
+/// The f32 generator compiled for calibration.
+struct CalibrationGraph {
+    /// The compiled graph.
+    model: Arc<TypedRunnableModel>,
+    /// Its outputs: `image`, then every observed tensor but `z`.
+    outputs: Vec<String>,
+}
+
 /// Step 2 of [`calibrate`]: the f32 graph with every observed tensor as an extra output
-/// (after `image`), compiled by tract; returns it and the names of its outputs.
-fn calibration_model(
+/// (after `image`), compiled by tract.
+fn calibration_graph(
     path: &Path,
     spec: &GeneratorSpec,
     layers: &[DenseCalibration<'_>],
-) -> Result<(Arc<TypedRunnableModel>, Vec<String>)> {
+) -> Result<CalibrationGraph> {
     let mut proto = spec.to_model_proto()?;
     let graph = proto.graph.as_mut().expect("the writer builds a graph");
     let mut outputs: Vec<String> = vec![onnx::OUTPUT_IMAGE.to_string()];
@@ -436,7 +444,7 @@ fn calibration_model(
         .and_then(|m| m.into_optimized())
         .and_then(|m| m.into_runnable())
         .map_err(|e| tract_err("compile the calibration graph", e))?;
-    Ok((model, outputs))
+    Ok(CalibrationGraph { model, outputs })
 }
 
 /// One calibration run: its noise and the calibration graph's outputs.
