@@ -14,7 +14,7 @@ use anyhow::Context;
 use prost::Message;
 use runtime::noise::NoiseStream;
 use runtime::quantize::{Form, QuantizeOptions, quantize_spec};
-use runtime::spec::{GeneratorSpec, ImageShape, Layer, Matrix};
+use runtime::spec::{ConvTranspose2d, Dense, GeneratorSpec, ImageShape, Layer, Matrix};
 
 fn normal(stream: &mut NoiseStream, n: usize, scale: f32) -> Vec<f32> {
     let mut v = vec![0.0; n];
@@ -24,14 +24,14 @@ fn normal(stream: &mut NoiseStream, n: usize, scale: f32) -> Vec<f32> {
 }
 
 fn dense(s: &mut NoiseStream, rows: usize, cols: usize) -> Layer {
-    Layer::Dense {
+    Layer::Dense(Dense {
         weight: Matrix {
             rows,
             cols,
             data: normal(s, rows * cols, 0.5),
         },
         bias: Some(normal(s, cols, 0.1)),
-    }
+    })
 }
 
 /// z 3 -> Dense 4 -> LeakyReLU -> Dense 4 -> Tanh -> 1x2x2, conditional with 2 classes if asked.
@@ -99,7 +99,7 @@ fn dcgan(conditional: bool) -> GeneratorSpec {
                 height: 2,
                 width: 2,
             },
-            Layer::ConvTranspose2d {
+            Layer::ConvTranspose2d(ConvTranspose2d {
                 weight: normal(&mut s, 2 * 2 * 2, 0.5),
                 c_in: 2,
                 c_out: 1,
@@ -108,7 +108,7 @@ fn dcgan(conditional: bool) -> GeneratorSpec {
                 stride: [2, 2],
                 padding: [0, 0],
                 output_padding: [0, 0],
-            },
+            }),
             Layer::Tanh,
         ],
         metadata: BTreeMap::new(),

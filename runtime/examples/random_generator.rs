@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use runtime::noise::NoiseStream;
-use runtime::spec::{GeneratorSpec, ImageShape, Layer, Matrix};
+use runtime::spec::{BatchNorm, ConvTranspose2d, Dense, GeneratorSpec, ImageShape, Layer, Matrix};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Arch {
@@ -50,18 +50,18 @@ impl Init {
     }
 
     fn dense(&mut self, rows: usize, cols: usize) -> Layer {
-        Layer::Dense {
+        Layer::Dense(Dense {
             weight: Matrix {
                 rows,
                 cols,
                 data: self.normal(rows * cols, (2.0 / rows as f32).sqrt()),
             },
             bias: Some(self.normal(cols, 0.01)),
-        }
+        })
     }
 
     fn deconv(&mut self, c_in: usize, c_out: usize, stride: usize) -> Layer {
-        Layer::ConvTranspose2d {
+        Layer::ConvTranspose2d(ConvTranspose2d {
             weight: self.normal(c_in * c_out * 9, (2.0 / (c_in * 9) as f32).sqrt()),
             c_in,
             c_out,
@@ -70,11 +70,11 @@ impl Init {
             stride: [stride, stride],
             padding: [1, 1],
             output_padding: [stride - 1, stride - 1],
-        }
+        })
     }
 
     fn batch_norm(&mut self, n: usize) -> Layer {
-        Layer::BatchNorm {
+        Layer::BatchNorm(BatchNorm {
             gamma: self.normal(n, 0.1).into_iter().map(|g| 1.0 + g).collect(),
             beta: self.normal(n, 0.1),
             mean: self.normal(n, 0.1),
@@ -84,7 +84,7 @@ impl Init {
                 .map(|v| 1.0 + v.abs())
                 .collect(),
             epsilon: 1e-5,
-        }
+        })
     }
 }
 

@@ -4,11 +4,15 @@
 //! cause once. A variant that carries an underlying error (`error` fields) prints it in its own
 //! message and does not return it again as [`std::error::Error::source`], so printing the chain
 //! (`anyhow`'s `{:#}`) cannot repeat it. The underlying error stays available in the field.
+//!
+//! The two errors it wraps from the ONNX stage, [`SpecError`] (a generator description that
+//! cannot be exported) and [`MetadataError`] (a metadata entry), are defined here too, so that
+//! this module depends on nothing but [`crate::shape`] and every stage can return [`Error`];
+//! `onnx::spec` and `onnx::metadata` re-export them at their earlier paths.
 
 use std::path::PathBuf;
 
-use crate::onnx::metadata::MetadataError;
-use crate::onnx::spec::SpecError;
+use crate::shape::{FeatureShape, ImageShape};
 
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -185,4 +189,107 @@ impl Error {
             message: format!("{err:#}"),
         }
     }
+}
+
+/// Why a generator spec (`onnx::spec::GeneratorSpec`) cannot be exported.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// A size that must be positive is zero.
+    #[error("{what} must be at least 1")]
+    ZeroSize {
+        /// What is zero.
+        what: &'static str,
+    },
+    /// Classes and label embedding disagree.
+    #[error("conditioning: {problem}")]
+    Conditioning {
+        /// What is wrong.
+        problem: String,
+    },
+    /// A parameter buffer has the wrong number of values.
+    #[error("{location}: {what} has {actual} values, expected {expected}")]
+    Length {
+        /// Layer or table.
+        location: String,
+        /// Which buffer.
+        what: &'static str,
+        /// Expected number of values.
+        expected: usize,
+        /// Actual number of values.
+        actual: usize,
+    },
+    /// A layer cannot take the activations the previous layer produces.
+    #[error("{location}: takes {expected} but receives {found}")]
+    Shape {
+        /// Layer.
+        location: String,
+        /// What the layer needs.
+        expected: String,
+        /// What it gets.
+        found: FeatureShape,
+    },
+    /// A hyper-parameter is out of its valid range.
+    #[error("{location}: {problem}")]
+    Parameter {
+        /// Layer.
+        location: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A weight is NaN or infinite (a diverged run?).
+    #[error("{location}: {what} contains a NaN or infinite value (did training diverge?)")]
+    NonFinite {
+        /// Layer or table.
+        location: String,
+        /// Which buffer.
+        what: &'static str,
+    },
+    /// The last layer does not produce the declared image shape.
+    #[error("the layers produce {found}, but the image shape is {expected}")]
+    Output {
+        /// Declared image shape.
+        expected: ImageShape,
+        /// What the layers produce.
+        found: FeatureShape,
+    },
+    /// A BatchNorm does not directly follow a Dense or ConvTranspose2d layer.
+    #[error(
+        "layer {layer} (BatchNorm) cannot be folded: it follows {previous}, not Dense or ConvTranspose2d"
+    )]
+    UnfoldableBatchNorm {
+        /// Index of the BatchNorm.
+        layer: usize,
+        /// What precedes it.
+        previous: String,
+    },
+    /// `metadata` uses a key the runtime writes itself.
+    #[error("metadata key `{key}` is reserved for the runtime; choose another key")]
+    ReservedMetadataKey {
+        /// The offending key.
+        key: String,
+    },
+    /// Inputs to `GeneratorSpec::forward_reference` do not fit the spec.
+    #[error("reference forward: {problem}")]
+    Input {
+        /// What is wrong.
+        problem: String,
+    },
+    /// Writing the ONNX file failed.
+    #[error("{}: cannot write the ONNX file: {error}", path.display())]
+    Write {
+        /// Target path.
+        path: PathBuf,
+        /// Underlying error.
+        error: std::io::Error,
+    },
+}
+
+/// A metadata entry is missing or cannot be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("metadata `{key}` {problem}")]
+pub struct MetadataError {
+    /// The key concerned.
+    pub key: String,
+    /// What is wrong with it.
+    pub problem: String,
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 use firmware::quantize::{Calibration, Embedding, FloatMlp};
 
 use crate::error::{Error, Result};
-use crate::onnx::spec::{GeneratorSpec, Layer};
+use crate::onnx::spec::{Dense, GeneratorSpec, Layer};
 
 /// Calibration samples used unless told otherwise (the firmware quantizer's own default).
 pub const DEFAULT_SAMPLES: usize = 1000;
@@ -69,27 +69,27 @@ pub fn float_mlp(spec: &GeneratorSpec, path: &Path) -> Result<FloatMlp> {
         .collect();
     let (w1, b1, alpha, w2, b2) = match layers[..] {
         [
-            Layer::Dense {
+            Layer::Dense(Dense {
                 weight: w1,
                 bias: b1,
-            },
+            }),
             Layer::LeakyRelu { alpha },
-            Layer::Dense {
+            Layer::Dense(Dense {
                 weight: w2,
                 bias: b2,
-            },
+            }),
             Layer::Tanh,
         ] => (w1, b1, *alpha, w2, b2),
         [
-            Layer::Dense {
+            Layer::Dense(Dense {
                 weight: w1,
                 bias: b1,
-            },
+            }),
             Layer::Relu,
-            Layer::Dense {
+            Layer::Dense(Dense {
                 weight: w2,
                 bias: b2,
-            },
+            }),
             Layer::Tanh,
         ] => (w1, b1, 0.0, w2, b2),
         _ => {

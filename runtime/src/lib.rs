@@ -6,7 +6,7 @@
 //! - [`onnx`]: the ONNX format: [`onnx::spec`], the framework-neutral generator description the
 //!   trainer exports through, and the writer that turns it into an ONNX graph;
 //!   [`onnx::metadata`]: the metadata inside that file; [`onnx::import`]: reading an ONNX
-//!   generator back into a spec.
+//!   generator back into a spec; [`onnx::adopt`]: generators from other frameworks.
 //! - [`engine`]: the [`Backend`](engine::Backend) trait and the engines: [`engine::tract`]
 //!   loads a model with tract and generates images (and `engine::ort`, with the `ort` feature).
 //! - [`int8`]: post-training int8 quantization ([`int8::quantize`], `runtime quantize`) and
@@ -14,7 +14,24 @@
 //!   arithmetic.
 //! - [`dataset`]: write PNG / IDX / grid data sets with a manifest.
 //! - [`firmware_export`]: the `firmware` crate's weight blob (`runtime export-firmware`).
-//! - [`noise`]: the documented, seeded noise; [`error`], [`fsutil`]: shared plumbing.
+//! - [`noise`]: the documented, seeded noise; [`shape`]: image and activation shapes;
+//!   [`error`], [`fsutil`]: shared plumbing.
+//!
+//! Layers, bottom to top; a module uses only modules on its own layer's left or below it,
+//! never one above:
+//!
+//! 1. [`fsutil`], [`noise`], [`shape`]: use nothing else in the crate.
+//! 2. [`error`]: the [`Error`] type and the errors it wraps ([`error::SpecError`],
+//!    [`error::MetadataError`]).
+//! 3. [`onnx`]: the file format. Its modules, bottom to top: `metadata`; `spec` and
+//!    `quantization` (the int8 record a file's metadata may hold); `write`, `decode` (file
+//!    bytes, protobuf, signature) and `constants` (a graph's constant tensors); `adopt`;
+//!    `read` (a generator file as the runtime runs it, adopted in memory when foreign);
+//!    `import`; and `classifier` (the evaluation classifier's graph) beside `write`.
+//! 4. [`int8`]: the quantizer and the firmware reference; reads files through `onnx::read`.
+//! 5. [`engine`]: tract (which quantizes in memory through [`int8`]) and ONNX Runtime.
+//! 6. [`dataset`], [`firmware_export`]: what the subcommands write.
+//! 7. the `runtime` binary: `cli/`, one file per subcommand.
 //!
 //! The flat module paths of earlier versions ([`generator`], [`spec`], [`quantize`], ...) still
 //! work: they are compatibility modules that re-export the moved ones.
@@ -35,6 +52,7 @@ pub mod fsutil;
 pub mod int8;
 pub mod noise;
 pub mod onnx;
+pub mod shape;
 
 /// Compatibility path; the module lives in [`engine`] (the [`Backend`](engine::Backend) trait).
 pub mod backend {
@@ -90,5 +108,7 @@ pub mod prelude {
     pub use crate::int8::quantize::{CalibrationMethod, Form, QuantizeOptions, quantize_file};
     pub use crate::noise::noise;
     pub use crate::onnx::metadata::ModelInfo;
-    pub use crate::onnx::spec::{GeneratorSpec, ImageShape, Layer, Matrix, SpecError};
+    pub use crate::onnx::spec::{
+        BatchNorm, ConvTranspose2d, Dense, GeneratorSpec, ImageShape, Layer, Matrix, SpecError,
+    };
 }

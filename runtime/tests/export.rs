@@ -6,7 +6,7 @@ mod common;
 use runtime::generator::{BatchMode, Generator};
 use runtime::info::ModelInfo;
 use runtime::noise::noise;
-use runtime::spec::{Layer, SpecError};
+use runtime::spec::{BatchNorm, ConvTranspose2d, Dense, Layer, SpecError};
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -121,7 +121,7 @@ fn metadata_parameters_and_macs_round_trip() {
 #[test]
 fn invalid_specs_get_typed_errors() {
     let mut spec = common::mlp(1, false);
-    if let Layer::Dense { weight, .. } = &mut spec.layers[0] {
+    if let Layer::Dense(Dense { weight, .. }) = &mut spec.layers[0] {
         weight.data.pop();
     }
     assert!(
@@ -136,13 +136,13 @@ fn invalid_specs_get_typed_errors() {
     let mut spec = common::mlp(1, false);
     spec.layers.insert(
         0,
-        Layer::BatchNorm {
+        Layer::BatchNorm(BatchNorm {
             gamma: vec![1.0; 16],
             beta: vec![0.0; 16],
             mean: vec![0.0; 16],
             var: vec![1.0; 16],
             epsilon: 1e-5,
-        },
+        }),
     );
     assert!(matches!(
         spec.fold_batch_norm(),
@@ -159,7 +159,7 @@ fn invalid_specs_get_typed_errors() {
     );
 
     let mut spec = common::dcgan(1, false);
-    if let Layer::ConvTranspose2d { output_padding, .. } = &mut spec.layers[7] {
+    if let Layer::ConvTranspose2d(ConvTranspose2d { output_padding, .. }) = &mut spec.layers[7] {
         *output_padding = [1, 1]; // stride 1: invalid
     }
     assert!(
@@ -188,7 +188,7 @@ fn invalid_specs_get_typed_errors() {
     ));
 
     let mut spec = common::mlp(1, false);
-    if let Layer::Dense { bias: Some(b), .. } = &mut spec.layers[2] {
+    if let Layer::Dense(Dense { bias: Some(b), .. }) = &mut spec.layers[2] {
         b[3] = f32::NAN;
     }
     assert!(matches!(

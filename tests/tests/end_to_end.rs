@@ -9,7 +9,7 @@ use embedded_graphics_core::pixelcolor::{Gray8, GrayColor};
 use embedded_graphics_core::prelude::*;
 use runtime::dataset::{DatasetRequest, OutputFormat, write_dataset};
 use runtime::generator::Generator;
-use runtime::spec::Layer;
+use runtime::spec::{Dense, Layer};
 use trainer::config::TrainConfig;
 use trainer::run::{self, RunOptions};
 
@@ -92,15 +92,15 @@ fn train_export_generate_quantize_render() {
     // 4. Quantize the same weights for the firmware.
     let (w1, b1, w2, b2) = match spec.layers.as_slice() {
         [
-            Layer::Dense {
+            Layer::Dense(Dense {
                 weight: w1,
                 bias: b1,
-            },
+            }),
             Layer::LeakyRelu { .. },
-            Layer::Dense {
+            Layer::Dense(Dense {
                 weight: w2,
                 bias: b2,
-            },
+            }),
             Layer::Tanh,
             Layer::Reshape { .. },
         ] => (w1, b1, w2, b2),

@@ -14,7 +14,7 @@ use burn::nn::Linear;
 use burn::nn::conv::ConvTranspose2d;
 use burn::tensor::{Device, Tensor};
 use runtime::info::keys;
-use runtime::spec::{GeneratorSpec, ImageShape, Layer, Matrix};
+use runtime::spec::{Dense, GeneratorSpec, Layer, Matrix};
 
 use crate::checkpoint::{self, CheckpointError};
 use crate::config::{ConfigError, TrainConfig};
@@ -62,19 +62,19 @@ fn param_values<const D: usize>(param: &Param<Tensor<D>>) -> Vec<f32> {
 
 fn dense(linear: &Linear) -> Layer {
     let [rows, cols] = linear.weight.val().dims();
-    Layer::Dense {
+    Layer::Dense(Dense {
         weight: Matrix {
             rows,
             cols,
             data: param_values(&linear.weight),
         },
         bias: linear.bias.as_ref().map(param_values),
-    }
+    })
 }
 
 fn deconv(d: &ConvTranspose2d) -> Layer {
     let [c_in, c_out, kh, kw] = d.weight.val().dims();
-    Layer::ConvTranspose2d {
+    Layer::ConvTranspose2d(runtime::spec::ConvTranspose2d {
         weight: param_values(&d.weight),
         c_in,
         c_out,
@@ -83,17 +83,17 @@ fn deconv(d: &ConvTranspose2d) -> Layer {
         stride: d.stride,
         padding: d.padding,
         output_padding: d.padding_out,
-    }
+    })
 }
 
 fn batch_norm(bn: &BatchNorm) -> Layer {
-    Layer::BatchNorm {
+    Layer::BatchNorm(runtime::spec::BatchNorm {
         gamma: param_values(&bn.gamma),
         beta: param_values(&bn.beta),
         mean: values(bn.running_mean.value()),
         var: values(bn.running_var.value()),
         epsilon: bn.epsilon as f32,
-    }
+    })
 }
 
 fn embedding(e: Option<&burn::nn::Embedding>) -> Option<Matrix> {
@@ -109,11 +109,7 @@ fn embedding(e: Option<&burn::nn::Embedding>) -> Option<Matrix> {
 
 /// Describes `generator` (in inference mode) as a [`GeneratorSpec`].
 pub fn spec(generator: &Generator, config: &TrainConfig, classes: Vec<String>) -> GeneratorSpec {
-    let image = ImageShape {
-        channels: config.image.channels,
-        height: config.image.height,
-        width: config.image.width,
-    };
+    let image = config.image;
     let (label_embedding, layers) = match generator {
         Generator::Mlp(g) => {
             let mut layers = Vec::new();

@@ -65,7 +65,7 @@ pub fn small_checkpoint() -> Result<(Gan, CheckpointFiles), CheckpointError> {
     let config = checkpoint_config();
     let mut gan = Gan::new(&config, 2, config.image, &burn::tensor::Device::flex());
     let real = RealBatch {
-        pixels: (0..2 * config.image.len())
+        pixels: (0..2 * config.image.numel())
             .map(|i| (i % 7) as f32 / 3.5 - 1.0)
             .collect(),
         labels: vec![0, 1],

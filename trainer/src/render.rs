@@ -36,7 +36,7 @@ pub fn grid(images: &[f32], shape: ImageShape, rows: usize, cols: usize, scale: 
     );
     let plane = shape.height * shape.width;
     for (n, image) in images
-        .chunks_exact(shape.len())
+        .chunks_exact(shape.numel())
         .take(rows * cols)
         .enumerate()
     {

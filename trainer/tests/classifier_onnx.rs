@@ -43,7 +43,7 @@ fn shipped_mnist_classifier_runs_the_same_in_tract_as_in_burn() {
     let onnx = Classifier::load(onnx_path(&weights)).unwrap();
     let classes = burn.card.class_names.len();
     assert_eq!(onnx.classes(), burn.card.class_names.as_slice());
-    assert_eq!(onnx.image().numel(), burn.card.image.len());
+    assert_eq!(onnx.image().numel(), burn.card.image.numel());
     assert_eq!(
         onnx.info()
             .metadata
@@ -106,7 +106,7 @@ fn shipped_onnx_files_are_the_conversion_of_the_shipped_weights() {
         let fresh = Classifier::load(&fresh).unwrap();
         assert_eq!(shipped.info(), fresh.info(), "{name}: metadata");
         let count = 37;
-        let pixels: Vec<f32> = runtime::noise::noise(count, burn.card.image.len(), 5)
+        let pixels: Vec<f32> = runtime::noise::noise(count, burn.card.image.numel(), 5)
             .into_iter()
             .map(f32::tanh)
             .collect();
@@ -160,7 +160,7 @@ fn even_kernels_and_odd_sizes_convert_like_burn_computes_them() {
     );
     let onnx = Classifier::load(&path).unwrap();
     let count = 70;
-    let pixels: Vec<f32> = runtime::noise::noise(count, image.len(), 8)
+    let pixels: Vec<f32> = runtime::noise::noise(count, image.numel(), 8)
         .into_iter()
         .map(f32::tanh)
         .collect();

@@ -90,7 +90,7 @@ impl Classifier {
     /// file.
     pub fn load(path: impl AsRef<Path>) -> Result<Classifier> {
         let path = path.as_ref();
-        let bytes = crate::engine::tract::read_model_bytes(path)?;
+        let bytes = crate::onnx::decode::read_model_bytes(path)?;
         let (proto, info) = check_classifier(path, &bytes)?;
         let model = tract_onnx::onnx()
             .model_for_proto_model(&proto)

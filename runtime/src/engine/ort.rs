@@ -17,10 +17,13 @@ use ort::session::Session;
 use ort::value::Tensor;
 
 use crate::engine::Backend;
-use crate::engine::tract::{check_bytes, check_inputs};
+use crate::engine::tract::check_inputs;
 use crate::error::{Error, Result};
 use crate::onnx::adopt::Foreign;
+use crate::onnx::decode::read_model_bytes;
 use crate::onnx::metadata::ModelInfo;
+use crate::onnx::quantization::QuantInfo;
+use crate::onnx::read::check_bytes;
 
 /// Environment variable naming the ONNX Runtime shared library.
 pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
@@ -108,7 +111,7 @@ impl OrtGenerator {
         foreign: &Foreign,
     ) -> Result<OrtGenerator> {
         let path = path.as_ref();
-        let bytes = crate::engine::tract::read_model_bytes(path)?;
+        let bytes = read_model_bytes(path)?;
         OrtGenerator::from_bytes_foreign(path, &bytes, threads, foreign)
     }
 
@@ -134,7 +137,7 @@ impl OrtGenerator {
             bytes
         };
         let info = checked.info;
-        let int8 = crate::int8::quantize::QuantInfo::from_info(&info)
+        let int8 = QuantInfo::from_info(&info)
             .ok()
             .flatten()
             .is_some_and(|q| q.is_int8_compute());

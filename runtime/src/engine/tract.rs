@@ -22,12 +22,18 @@ use tract_onnx::tract_core::ops::cnn::Deconv;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
 use crate::error::{Error, Result};
-use crate::int8::quantize::{QuantInfo, QuantizeOptions};
+use crate::int8::quantize::QuantizeOptions;
 use crate::noise::NoiseStream;
-use crate::onnx::adopt::{self, Foreign};
-use crate::onnx::metadata::{MetadataError, ModelInfo, keys};
-use crate::onnx::spec::ImageShape;
+use crate::onnx::adopt::Foreign;
+use crate::onnx::decode::check_generator;
+use crate::onnx::metadata::ModelInfo;
+use crate::onnx::quantization::{QuantInfo, quant_info};
+use crate::onnx::read::{Checked, read_checked};
 use crate::onnx::{self, GraphSummary};
+use crate::shape::ImageShape;
+
+/// Kept at its earlier path: the limit on a model file (`runtime::generator::MAX_MODEL_BYTES`).
+pub use crate::onnx::MAX_MODEL_BYTES;
 
 /// The arithmetic a [`Generator`] computes with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -225,81 +231,6 @@ impl std::fmt::Debug for Generator {
     }
 }
 
-/// A generator file decoded and checked: the graph (adopted in memory when it came from another
-/// framework), its metadata and its summary.
-pub(crate) struct Checked {
-    /// The graph the runtime runs.
-    pub proto: tract_onnx::pb::ModelProto,
-    /// Its metadata.
-    pub info: ModelInfo,
-    /// Its signature and size.
-    pub summary: GraphSummary,
-    /// Whether `proto` was adopted in memory (it differs from the file's bytes).
-    #[cfg_attr(not(feature = "ort"), allow(dead_code))]
-    pub adopted: bool,
-}
-
-/// Reads and checks a generator file: bytes, protobuf, metadata, signature. A file from another
-/// framework is adopted in memory with `foreign` (see `crate::onnx::adopt`).
-pub(crate) fn read_checked(path: &Path, foreign: &Foreign) -> Result<Checked> {
-    let bytes = read_model_bytes(path)?;
-    check_bytes(path, &bytes, foreign)
-}
-
-/// The largest model file the runtime reads: 2 GiB, protobuf's own limit for one message.
-/// Larger files (and anything that is not a regular file, like `/dev/zero` or a FIFO) are
-/// refused before reading.
-pub const MAX_MODEL_BYTES: u64 = 2 << 30;
-
-/// The bytes of the model file at `path`: a regular file of at most [`MAX_MODEL_BYTES`].
-pub(crate) fn read_model_bytes(path: &Path) -> Result<Vec<u8>> {
-    crate::fsutil::read_regular_file(path, MAX_MODEL_BYTES).map_err(|source| Error::ReadModel {
-        path: path.to_path_buf(),
-        error: source,
-    })
-}
-
-/// Decodes and checks generator bytes; `path` names them in errors. Bytes without Gantry's
-/// metadata, or any `foreign` flag, go through adoption.
-pub(crate) fn check_bytes(path: &Path, bytes: &[u8], foreign: &Foreign) -> Result<Checked> {
-    let proto = onnx::decode(path, bytes)?;
-    if adopt::is_foreign(&proto) || !foreign.is_empty() {
-        let adopted = adopt::adopt(path, &proto, foreign)?;
-        tracing::info!(path = %path.display(), "adopted in memory:\n{}", adopted.adoption);
-        let summary = onnx::check_generator(path, &adopted.proto, &adopted.info)?;
-        return Ok(Checked {
-            proto: adopted.proto,
-            info: adopted.info,
-            summary,
-            adopted: true,
-        });
-    }
-    let kind = proto
-        .metadata_props
-        .iter()
-        .find(|p| p.key == crate::onnx::classifier::keys::KIND);
-    if let Some(kind) = kind {
-        return Err(Error::NotAGenerator {
-            path: path.to_path_buf(),
-            reason: format!(
-                "it is a Gantry {} (`{}`), not a generator; a classifier is used with `generate --filter`",
-                kind.value, kind.key
-            ),
-        });
-    }
-    let info = ModelInfo::from_props(&proto.metadata_props).map_err(|source| Error::Metadata {
-        path: path.to_path_buf(),
-        error: source,
-    })?;
-    let summary = onnx::check_generator(path, &proto, &info)?;
-    Ok(Checked {
-        proto,
-        info,
-        summary,
-        adopted: false,
-    })
-}
-
 impl Generator {
     /// Loads the ONNX generator at `path`, checks its signature and metadata, and compiles
     /// tract plans for batch 1 and its default batch. The model runs as stored: an f32 file in
@@ -379,7 +310,7 @@ impl Generator {
                 path: path.to_path_buf(),
                 error: source,
             })?;
-        let summary = onnx::check_generator(path, &q.proto, &info)?;
+        let summary = check_generator(path, &q.proto, &info)?;
         Generator::build(path, &q.proto, info, summary)
     }
 
@@ -773,17 +704,6 @@ impl Generator {
         })?;
         Ok(all)
     }
-}
-
-/// The quantization record in a model's metadata, checked.
-pub(crate) fn quant_info(path: &Path, info: &ModelInfo) -> Result<Option<QuantInfo>> {
-    QuantInfo::from_info(info).map_err(|problem| Error::Metadata {
-        path: path.to_path_buf(),
-        error: MetadataError {
-            key: keys::QUANTIZATION.to_string(),
-            problem,
-        },
-    })
 }
 
 /// Largest output (constants excluded) of any node, in bytes.

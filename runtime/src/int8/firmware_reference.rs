@@ -131,59 +131,101 @@ fn f32_at(b: &[u8], at: usize) -> f32 {
     f32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+/// Length of a version-1 blob's header.
+const HEADER: usize = 64;
+
+/// The sizes and input scale a version-1 header declares, checked.
+struct Header {
+    z_dim: usize,
+    embed_dim: usize,
+    classes: usize,
+    hidden: usize,
+    width: usize,
+    height: usize,
+    input_scale: f32,
+}
+
+/// Checks what surrounds the sections (length, magic, version, header length, reserved bytes,
+/// the trailing CRC-32) and returns the blob without its CRC.
+fn check_envelope(blob: &[u8]) -> std::result::Result<&[u8], BlobFormatError> {
+    let err = |m: String| Err(BlobFormatError(m));
+    if blob.len() < HEADER + 4 {
+        return err(format!(
+            "{} bytes is shorter than a header and a checksum",
+            blob.len()
+        ));
+    }
+    if &blob[..4] != b"GTFW" {
+        return err("the magic is not \"GTFW\": not a firmware blob".into());
+    }
+    let version = u16_at(blob, 4);
+    if version != 1 {
+        return err(format!(
+            "format version {version}; this reference reads version 1"
+        ));
+    }
+    if u16_at(blob, 6) != HEADER {
+        return err(format!("header length {}, expected 64", u16_at(blob, 6)));
+    }
+    if blob[39..HEADER].iter().any(|b| *b != 0) {
+        return err("reserved header bytes are not zero".into());
+    }
+    let (content, crc) = blob.split_at(blob.len() - 4);
+    let mut hasher = flate2::Crc::new();
+    hasher.update(content);
+    let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    if hasher.sum() != stored {
+        return err(format!(
+            "CRC-32 mismatch (stored {stored:#010x}, computed {:#010x}): corrupt or truncated",
+            hasher.sum()
+        ));
+    }
+    Ok(content)
+}
+
+/// The header's sizes and input scale (the blob's envelope already checked).
+fn read_header(blob: &[u8]) -> std::result::Result<Header, BlobFormatError> {
+    let z_dim = u16_at(blob, 8);
+    let embed_dim = u16_at(blob, 10);
+    let classes = u16_at(blob, 12);
+    let hidden = u16_at(blob, 14);
+    let width = u16_at(blob, 16);
+    let height = u16_at(blob, 18);
+    if z_dim == 0 || hidden == 0 || width * height == 0 || (embed_dim == 0) != (classes == 0) {
+        return Err(BlobFormatError(format!(
+            "invalid dimensions z_dim {z_dim}, embed_dim {embed_dim}, classes {classes}, hidden {hidden}, {width}x{height}"
+        )));
+    }
+    let input_scale = f32_at(blob, 20);
+    if !(input_scale.is_finite() && input_scale > 0.0) {
+        return Err(BlobFormatError(format!(
+            "input scale {input_scale} is not finite and positive"
+        )));
+    }
+    Ok(Header {
+        z_dim,
+        embed_dim,
+        classes,
+        hidden,
+        width,
+        height,
+        input_scale,
+    })
+}
+
 impl FirmwareReference {
     /// Reads a version-1 blob (header, sections, CRC-32 as documented in `firmware::blob`).
     pub fn from_bytes(blob: &[u8]) -> std::result::Result<Self, BlobFormatError> {
-        const HEADER: usize = 64;
-        let err = |m: String| Err(BlobFormatError(m));
-        if blob.len() < HEADER + 4 {
-            return err(format!(
-                "{} bytes is shorter than a header and a checksum",
-                blob.len()
-            ));
-        }
-        if &blob[..4] != b"GTFW" {
-            return err("the magic is not \"GTFW\": not a firmware blob".into());
-        }
-        let version = u16_at(blob, 4);
-        if version != 1 {
-            return err(format!(
-                "format version {version}; this reference reads version 1"
-            ));
-        }
-        if u16_at(blob, 6) != HEADER {
-            return err(format!("header length {}, expected 64", u16_at(blob, 6)));
-        }
-        if blob[39..HEADER].iter().any(|b| *b != 0) {
-            return err("reserved header bytes are not zero".into());
-        }
-        let (content, crc) = blob.split_at(blob.len() - 4);
-        let mut hasher = flate2::Crc::new();
-        hasher.update(content);
-        let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
-        if hasher.sum() != stored {
-            return err(format!(
-                "CRC-32 mismatch (stored {stored:#010x}, computed {:#010x}): corrupt or truncated",
-                hasher.sum()
-            ));
-        }
-        let z_dim = u16_at(blob, 8);
-        let embed_dim = u16_at(blob, 10);
-        let classes = u16_at(blob, 12);
-        let hidden = u16_at(blob, 14);
-        let width = u16_at(blob, 16);
-        let height = u16_at(blob, 18);
-        if z_dim == 0 || hidden == 0 || width * height == 0 || (embed_dim == 0) != (classes == 0) {
-            return err(format!(
-                "invalid dimensions z_dim {z_dim}, embed_dim {embed_dim}, classes {classes}, hidden {hidden}, {width}x{height}"
-            ));
-        }
-        let input_scale = f32_at(blob, 20);
-        if !(input_scale.is_finite() && input_scale > 0.0) {
-            return err(format!(
-                "input scale {input_scale} is not finite and positive"
-            ));
-        }
+        let content = check_envelope(blob)?;
+        let Header {
+            z_dim,
+            embed_dim,
+            classes,
+            hidden,
+            width,
+            height,
+            input_scale,
+        } = read_header(blob)?;
         let (inputs, outputs) = (z_dim + embed_dim, width * height);
         let mut c = Cursor {
             bytes: content,
@@ -201,10 +243,10 @@ impl FirmwareReference {
         let w1 = c.i8s(hidden * inputs, "hidden weights")?;
         let w2 = c.i8s(outputs * hidden, "output weights")?;
         if c.at != content.len() {
-            return err(format!(
+            return Err(BlobFormatError(format!(
                 "{} bytes between the last section and the checksum",
                 content.len() - c.at
-            ));
+            )));
         }
         Ok(FirmwareReference {
             z_dim,
@@ -238,11 +280,12 @@ impl FirmwareReference {
 
     /// Reads the blob at `path`.
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = crate::fsutil::read_regular_file(path, crate::engine::tract::MAX_MODEL_BYTES)
-            .map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            error: source,
-        })?;
+        let bytes = crate::fsutil::read_regular_file(path, crate::onnx::MAX_MODEL_BYTES).map_err(
+            |source| Error::Read {
+                path: path.to_path_buf(),
+                error: source,
+            },
+        )?;
         FirmwareReference::from_bytes(&bytes).map_err(|e| Error::Firmware {
             path: path.to_path_buf(),
             problem: format!("not a valid firmware blob: {e}"),

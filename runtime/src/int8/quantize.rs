@@ -35,83 +35,26 @@ use tract_onnx::prelude::*;
 use crate::error::{Error, Result};
 use crate::noise::{NOISE_ALGORITHM, noise};
 use crate::onnx::metadata::{ModelInfo, keys};
-use crate::onnx::spec::{GeneratorSpec, Layer, Matrix};
-use crate::onnx::{
-    self, GraphParts, Lowering, attr_int, conv_transpose_attrs, node, tensor_f32, tensor_i8,
-    tensor_i32,
+use crate::onnx::spec::{ConvTranspose2d, Dense, GeneratorSpec, Layer};
+use crate::onnx::write::{
+    self, GraphParts, Lowering, attr_int, node, tensor_f32, tensor_i8, tensor_i32,
+};
+use crate::onnx::{self, read::read_checked};
+
+/// The record `runtime quantize` writes into the file, at its earlier path.
+pub use crate::onnx::quantization::{
+    ActivationQuant, CalibrationMethod, CalibrationRecord, Form, LayerRecord, QuantInfo,
+    SCHEME_VERSION,
 };
 
 /// Calibration samples used unless told otherwise.
 pub const DEFAULT_SAMPLES: usize = 2000;
 /// Percentile used by `--method percentile` unless told otherwise.
 pub const DEFAULT_PERCENTILE: f64 = 99.99;
-/// Revision of the [`QuantInfo`] layout.
-pub const SCHEME_VERSION: u32 = 1;
 /// Values kept per tensor for percentiles; beyond it every k-th value is kept (deterministic).
 const PERCENTILE_CAP: usize = 1 << 22;
 /// Samples per calibration run.
 const CALIBRATION_BATCH: usize = 32;
-
-/// How the int8 layers are written in ONNX.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Form {
-    /// `QuantizeLinear` → `MatMulInteger` (int8 × int8 → int32) → int32 bias (the input
-    /// zero point's term `-zp Σ_k W[k][c]` folded in) → `Cast` → `Mul` by
-    /// `input_scale * weight_scale[c]`: integer matrix products, f32 activations.
-    #[default]
-    Integer,
-    /// `QuantizeLinear` → `QLinearMatMul` (int8 in, int8 out, requantized by the engine) →
-    /// `DequantizeLinear` → f32 bias.
-    Qlinear,
-    /// Quantize-dequantize pairs around f32 `Gemm`s (`QuantizeLinear` → `DequantizeLinear` on
-    /// activations, `DequantizeLinear` on int8 weights and int32 biases): ONNX Runtime's
-    /// preferred form, which it fuses into integer kernels.
-    Qdq,
-    /// Int8 weights behind `DequantizeLinear`, f32 compute: 4x smaller file, f32 speed.
-    WeightOnly,
-}
-
-impl Form {
-    /// All forms, for `--help` and benchmarks.
-    pub const ALL: [Form; 4] = [Form::Integer, Form::Qlinear, Form::Qdq, Form::WeightOnly];
-
-    /// The name used on the command line and in metadata.
-    pub fn name(self) -> &'static str {
-        match self {
-            Form::Integer => "integer",
-            Form::Qlinear => "qlinear",
-            Form::Qdq => "qdq",
-            Form::WeightOnly => "weight-only",
-        }
-    }
-
-    /// Whether the form computes with int8 activations (all but [`Form::WeightOnly`]).
-    pub fn is_int8_compute(self) -> bool {
-        self != Form::WeightOnly
-    }
-}
-
-impl std::fmt::Display for Form {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// How activation ranges are chosen from the calibration activations.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "method")]
-pub enum CalibrationMethod {
-    /// The smallest and largest value seen.
-    MinMax,
-    /// The `(100 - p)`-th and `p`-th percentiles of the values seen, `p` in `(50, 100]`.
-    Percentile {
-        /// `p`, e.g. 99.99.
-        percentile: f64,
-    },
-}
 
 /// Settings of [`quantize_file`] / [`quantize_spec`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -137,43 +80,6 @@ impl Default for QuantizeOptions {
     }
 }
 
-/// Quantization of one activation tensor: `real = scale * (code - zero_point)`.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ActivationQuant {
-    /// Step between two codes.
-    pub scale: f32,
-    /// Code of real 0.
-    pub zero_point: i8,
-    /// The calibrated range `[low, high]` (0 included).
-    pub range: [f32; 2],
-}
-
-impl ActivationQuant {
-    /// Asymmetric int8 parameters for `[min(low, 0), max(high, 0)]`: the same rule as the
-    /// firmware's quantizer.
-    pub fn from_range(low: f32, high: f32) -> ActivationQuant {
-        let lo = f64::from(low.min(0.0));
-        let mut hi = f64::from(high.max(0.0));
-        if hi - lo <= f64::from(f32::MIN_POSITIVE) {
-            hi = lo + 1.0; // a constant-zero activation: any scale represents it
-        }
-        let scale = ((hi - lo) / 255.0) as f32;
-        let zero_point = (-128.0 - lo / f64::from(scale))
-            .round()
-            .clamp(-128.0, 127.0) as i8;
-        ActivationQuant {
-            scale,
-            zero_point,
-            range: [lo as f32, hi as f32],
-        }
-    }
-
-    /// The code of `x` (round half away from zero, saturated).
-    pub fn quantize(&self, x: f32) -> i8 {
-        ((x / self.scale).round() as i32 + i32::from(self.zero_point)).clamp(-128, 127) as i8
-    }
-}
-
 /// The int8 form of one Dense layer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DenseQuant {
@@ -191,76 +97,6 @@ pub struct DenseQuant {
     pub bias: Option<Vec<i32>>,
     /// The f32 biases (what [`Form::Qlinear`] adds after dequantizing).
     pub bias_f32: Option<Vec<f32>>,
-}
-
-/// One layer's entry in [`QuantInfo::layers`].
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LayerRecord {
-    /// Layer index in the generator.
-    pub layer: usize,
-    /// `Dense` or `ConvTranspose2d`.
-    pub kind: String,
-    /// How it runs: `int8` or `f32 (int8 weights)`.
-    pub compute: String,
-    /// Quantization of its input, for int8 layers.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub input: Option<ActivationQuant>,
-    /// Smallest and largest per-channel weight scale.
-    pub weight_scale_range: [f32; 2],
-}
-
-/// What `runtime quantize` records in [`keys::QUANTIZATION`].
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct QuantInfo {
-    /// [`SCHEME_VERSION`].
-    pub version: u32,
-    /// The ONNX form.
-    pub form: Form,
-    /// Weight scheme, in words.
-    pub weights: String,
-    /// Activation scheme, in words.
-    pub activations: String,
-    /// Bias scheme, in words.
-    pub bias: String,
-    /// Calibration settings (absent for [`Form::WeightOnly`]).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub calibration: Option<CalibrationRecord>,
-    /// Per weighted layer.
-    pub layers: Vec<LayerRecord>,
-}
-
-impl QuantInfo {
-    /// Whether the model computes with int8 activations.
-    pub fn is_int8_compute(&self) -> bool {
-        self.form.is_int8_compute()
-    }
-
-    /// Reads the record from a model's metadata, if it has one.
-    pub fn from_info(info: &ModelInfo) -> std::result::Result<Option<QuantInfo>, String> {
-        info.metadata
-            .get(keys::QUANTIZATION)
-            .map(|json| {
-                serde_json::from_str(json)
-                    .map_err(|e| format!("metadata `{}` is not valid ({e})", keys::QUANTIZATION))
-            })
-            .transpose()
-    }
-}
-
-/// How the activations were calibrated.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CalibrationRecord {
-    /// Range selection.
-    #[serde(flatten)]
-    pub method: CalibrationMethod,
-    /// Number of `z` samples.
-    pub samples: usize,
-    /// Their noise seed.
-    pub seed: u64,
-    /// The noise algorithm ([`NOISE_ALGORITHM`]).
-    pub noise: String,
-    /// Labels of conditional models.
-    pub labels: String,
 }
 
 /// A quantized generator, ready to be written or loaded.
@@ -302,7 +138,7 @@ pub fn quantize_foreign_file(
     foreign: &crate::onnx::adopt::Foreign,
     options: &QuantizeOptions,
 ) -> Result<Quantized> {
-    let checked = crate::engine::tract::read_checked(path, foreign)?;
+    let checked = read_checked(path, foreign)?;
     quantize_model(path, &checked.proto, &checked.info, options)
 }
 
@@ -437,76 +273,61 @@ impl Stats {
     }
 }
 
+/// The codes and per-output scales of a Dense layer's `[in, out]` weight.
+fn dense_weight_codes(dense: &Dense) -> (Vec<i8>, Vec<f32>) {
+    let cols = dense.weight.cols;
+    quantize_weights(&dense.weight.data, cols, |i| i % cols)
+}
+
+/// The codes and per-output-channel scales of a transposed convolution's
+/// `[c_in, c_out, kh, kw]` weight.
+fn conv_weight_codes(conv: &ConvTranspose2d) -> (Vec<i8>, Vec<f32>) {
+    let (c_out, taps) = (conv.c_out, conv.kernel[0] * conv.kernel[1]);
+    quantize_weights(&conv.weight, c_out, |k| (k / taps) % c_out)
+}
+
 /// The input tensor of layer `index`.
 fn layer_input_name(spec: &GeneratorSpec, index: usize) -> String {
     if index == 0 {
-        onnx::first_input_name(spec).to_string()
+        write::first_input_name(spec).to_string()
     } else {
-        onnx::layer_output_name(spec, index - 1)
+        write::layer_output_name(spec, index - 1)
     }
+}
+
+/// A tensor that calibration observes, and the statistics of its values.
+struct Observed {
+    /// The tensor's name in the f32 graph.
+    tensor: String,
+    /// What was seen.
+    stats: Stats,
+}
+
+/// One Dense layer under calibration.
+struct DenseCalibration<'a> {
+    /// Layer index in the spec.
+    layer: usize,
+    /// The layer.
+    dense: &'a Dense,
+    /// Its input.
+    input: Observed,
+    /// Its output, recorded as `x W` without the bias ([`Form::Qlinear`] only).
+    product: Option<Observed>,
 }
 
 /// Runs the f32 generator on the calibration noise and returns, for each Dense layer, the
 /// statistics of its input and (for [`Form::Qlinear`]) of `x W` without the bias.
-fn calibrate(
+fn calibrate<'a>(
     path: &Path,
-    spec: &GeneratorSpec,
+    spec: &'a GeneratorSpec,
     options: &QuantizeOptions,
-) -> Result<BTreeMap<usize, (Stats, Option<Stats>)>> {
-    let keep = matches!(options.method, CalibrationMethod::Percentile { .. });
-    let shapes = spec.shapes()?;
-    let dense: Vec<usize> = spec
-        .layers
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| matches!(l, Layer::Dense { .. }))
-        .map(|(i, _)| i)
-        .collect();
-    let mut proto = spec.to_model_proto()?;
-    let graph = proto.graph.as_mut().expect("the writer builds a graph");
-    // Every tensor to observe becomes an extra graph output (after `image`).
-    let mut watched: Vec<(usize, bool, String)> = Vec::new(); // (layer, is_output, tensor)
-    for &i in &dense {
-        watched.push((i, false, layer_input_name(spec, i)));
-        if options.form == Form::Qlinear {
-            watched.push((i, true, onnx::layer_output_name(spec, i)));
-        }
-    }
-    let mut outputs: Vec<String> = vec![onnx::OUTPUT_IMAGE.to_string()];
-    for (_, _, name) in &watched {
-        if name == onnx::INPUT_Z || outputs.contains(name) {
-            continue;
-        }
-        let vi = graph
-            .value_info
-            .iter()
-            .find(|v| &v.name == name)
-            .cloned()
-            .expect("the writer declares every intermediate tensor");
-        graph.output.push(vi);
-        outputs.push(name.clone());
-    }
-
+) -> Result<Vec<DenseCalibration<'a>>> {
+    let mut layers = calibrated_layers(spec, options)?;
+    let CalibrationGraph { model, outputs } = calibration_graph(path, spec, &layers)?;
     let tract_err = |stage: &str, e: TractError| Error::tract(path, stage, e);
-    let model = tract_onnx::onnx()
-        .model_for_proto_model(&proto)
-        .map_err(|e| tract_err("import the calibration graph", e))?
-        .into_typed()
-        .and_then(|m| m.into_decluttered())
-        .and_then(|m| m.into_optimized())
-        .and_then(|m| m.into_runnable())
-        .map_err(|e| tract_err("compile the calibration graph", e))?;
-
     let z_dim = spec.z_dim;
     let classes = spec.classes.len();
     let z_all = noise(options.samples, z_dim, options.seed);
-    let mut stats: BTreeMap<usize, (Stats, Option<Stats>)> = BTreeMap::new();
-    for &i in &dense {
-        let numel = shapes[i].numel() * options.samples;
-        let out = (options.form == Form::Qlinear)
-            .then(|| Stats::new(keep, shapes[i + 1].numel() * options.samples));
-        stats.insert(i, (Stats::new(keep, numel), out));
-    }
     let mut first = 0;
     while first < options.samples {
         let n = CALIBRATION_BATCH.min(options.samples - first);
@@ -527,43 +348,149 @@ fn calibrate(
         let results = model
             .run(inputs)
             .map_err(|e| tract_err("run the calibration batch", e))?;
-        for (layer, is_output, name) in &watched {
-            let values: Vec<f32> = if name == onnx::INPUT_Z {
-                z.to_vec()
-            } else {
-                let k = outputs.iter().position(|o| o == name).expect("watched");
-                results[k]
-                    .try_as_plain_ram()
-                    .and_then(|v| v.as_slice::<f32>().map(|s| s.to_vec()))
-                    .map_err(|e| tract_err("read a calibration output", e))?
-            };
-            let (input_stats, output_stats) = stats.get_mut(layer).expect("dense layer");
-            if *is_output {
-                let Layer::Dense { weight, bias } = &spec.layers[*layer] else {
-                    unreachable!("only Dense layers are watched")
-                };
-                let s = output_stats.as_mut().expect("qlinear output stats");
-                for (j, v) in values.iter().enumerate() {
-                    let b = bias.as_ref().map_or(0.0, |b| b[j % weight.cols]);
-                    s.add(v - b);
-                }
-            } else {
-                values.iter().for_each(|v| input_stats.add(*v));
-            }
+        let batch = CalibrationBatch {
+            path,
+            z,
+            outputs: &outputs,
+            results: &results,
+        };
+        for layer in &mut layers {
+            batch.observe(layer)?;
         }
         first += n;
     }
-    for (layer, (input, output)) in &stats {
-        if input.non_finite || output.as_ref().is_some_and(|o| o.non_finite) {
+    for c in &layers {
+        if c.input.stats.non_finite || c.product.as_ref().is_some_and(|o| o.stats.non_finite) {
             return Err(Error::Calibration {
                 path: path.to_path_buf(),
                 problem: format!(
-                    "the f32 model produces NaN or infinite activations around layer {layer}; check the model with `runtime generate`"
+                    "the f32 model produces NaN or infinite activations around layer {}; check the model with `runtime generate`",
+                    c.layer
                 ),
             });
         }
     }
-    Ok(stats)
+    Ok(layers)
+}
+
+/// Step 1 of [`calibrate`]: the Dense layers of `spec`, each with empty statistics for its
+/// input and (for [`Form::Qlinear`]) its output.
+fn calibrated_layers<'a>(
+    spec: &'a GeneratorSpec,
+    options: &QuantizeOptions,
+) -> Result<Vec<DenseCalibration<'a>>> {
+    let keep = matches!(options.method, CalibrationMethod::Percentile { .. });
+    let shapes = spec.shapes()?;
+    let layers = spec.layers.iter().enumerate().filter_map(|(i, l)| match l {
+        Layer::Dense(dense) => Some((i, dense)),
+        _ => None,
+    });
+    Ok(layers
+        .map(|(i, dense)| DenseCalibration {
+            layer: i,
+            dense,
+            input: Observed {
+                tensor: layer_input_name(spec, i),
+                stats: Stats::new(keep, shapes[i].numel() * options.samples),
+            },
+            product: (options.form == Form::Qlinear).then(|| Observed {
+                tensor: write::layer_output_name(spec, i),
+                stats: Stats::new(keep, shapes[i + 1].numel() * options.samples),
+            }),
+        })
+        .collect())
+}
+
+/// The f32 generator compiled for calibration.
+struct CalibrationGraph {
+    /// The compiled graph.
+    model: Arc<TypedRunnableModel>,
+    /// Its outputs: `image`, then every observed tensor but `z`.
+    outputs: Vec<String>,
+}
+
+/// Step 2 of [`calibrate`]: the f32 graph with every observed tensor as an extra output
+/// (after `image`), compiled by tract.
+fn calibration_graph(
+    path: &Path,
+    spec: &GeneratorSpec,
+    layers: &[DenseCalibration<'_>],
+) -> Result<CalibrationGraph> {
+    let mut proto = spec.to_model_proto()?;
+    let graph = proto.graph.as_mut().expect("the writer builds a graph");
+    let mut outputs: Vec<String> = vec![onnx::OUTPUT_IMAGE.to_string()];
+    let observed = layers
+        .iter()
+        .flat_map(|c| std::iter::once(&c.input).chain(&c.product));
+    for Observed { tensor: name, .. } in observed {
+        if name == onnx::INPUT_Z || outputs.contains(name) {
+            continue;
+        }
+        let vi = graph
+            .value_info
+            .iter()
+            .find(|v| &v.name == name)
+            .cloned()
+            .expect("the writer declares every intermediate tensor");
+        graph.output.push(vi);
+        outputs.push(name.clone());
+    }
+    let tract_err = |stage: &str, e: TractError| Error::tract(path, stage, e);
+    let model = tract_onnx::onnx()
+        .model_for_proto_model(&proto)
+        .map_err(|e| tract_err("import the calibration graph", e))?
+        .into_typed()
+        .and_then(|m| m.into_decluttered())
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .map_err(|e| tract_err("compile the calibration graph", e))?;
+    Ok(CalibrationGraph { model, outputs })
+}
+
+/// One calibration run: its noise and the calibration graph's outputs.
+struct CalibrationBatch<'a> {
+    /// The model, for errors.
+    path: &'a Path,
+    /// The batch's `z`.
+    z: &'a [f32],
+    /// Names of the graph's outputs.
+    outputs: &'a [String],
+    /// Their values.
+    results: &'a TVec<TValue>,
+}
+
+impl CalibrationBatch<'_> {
+    /// The batch's values of tensor `name` (`z` itself or a graph output).
+    fn values(&self, name: &str) -> Result<Vec<f32>> {
+        if name == onnx::INPUT_Z {
+            return Ok(self.z.to_vec());
+        }
+        let k = self
+            .outputs
+            .iter()
+            .position(|o| o == name)
+            .expect("watched");
+        self.results[k]
+            .try_as_plain_ram()
+            .and_then(|v| v.as_slice::<f32>().map(|s| s.to_vec()))
+            .map_err(|e| Error::tract(self.path, "read a calibration output", e))
+    }
+
+    /// Adds this batch's values of layer `c`'s input and (bias removed) product to its
+    /// statistics.
+    fn observe(&self, c: &mut DenseCalibration<'_>) -> Result<()> {
+        for v in self.values(&c.input.tensor)? {
+            c.input.stats.add(v);
+        }
+        if let Some(product) = &mut c.product {
+            let (bias, cols) = (&c.dense.bias, c.dense.weight.cols);
+            for (j, v) in self.values(&product.tensor)?.iter().enumerate() {
+                let b = bias.as_ref().map_or(0.0, |b| b[j % cols]);
+                product.stats.add(v - b);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Quantizes `spec` (see the module docs); `source` names the model in errors.
@@ -577,57 +504,76 @@ pub fn quantize_spec(
         path: source.to_path_buf(),
         error: source_err,
     })?;
-    let mut dense = Vec::new();
-    if options.form.is_int8_compute() {
-        let stats = calibrate(source, &spec, options)?;
-        for (layer, (input, product)) in stats {
-            let Layer::Dense { weight, bias } = &spec.layers[layer] else {
-                unreachable!("calibrate() returns Dense layers")
-            };
-            let [lo, hi] = input.range(options.method);
-            let input = ActivationQuant::from_range(lo, hi);
-            let product = product.map(|p| {
-                let [lo, hi] = p.range(options.method);
-                ActivationQuant::from_range(lo, hi)
-            });
-            let cols = weight.cols;
-            let (codes, weight_scale) = quantize_weights(&weight.data, cols, |i| i % cols);
-            let bias_q = bias.as_ref().map(|b| {
-                b.iter()
-                    .zip(&weight_scale)
-                    .map(|(b, s)| {
-                        let q = (f64::from(*b) / (f64::from(input.scale) * f64::from(*s))).round();
-                        q.clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32
-                    })
-                    .collect()
-            });
-            dense.push(DenseQuant {
-                layer,
-                input,
-                product,
-                weight: codes,
-                weight_scale,
-                bias: bias_q,
-                bias_f32: bias.clone(),
-            });
-        }
+    let dense = if options.form.is_int8_compute() {
+        calibrate(source, &spec, options)?
+            .into_iter()
+            .map(|c| dense_quant(c, options.method))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let info = scheme_record(options, layer_records(&spec, &dense));
+    let mut lowering = QuantLowering {
+        form: options.form,
+        dense: dense.iter().map(|d| (d.layer, d.clone())).collect(),
+    };
+    let mut spec = spec;
+    spec.metadata.insert(
+        keys::QUANTIZATION.to_string(),
+        serde_json::to_string(&info).expect("plain data serialises"),
+    );
+    let mut proto = write::spec_to_model_with(&spec, &mut lowering).map_err(|e| Error::Model {
+        path: source.to_path_buf(),
+        error: e,
+    })?;
+    if let Some(g) = proto.graph.as_mut() {
+        g.doc_string = format!(
+            "Gantry generator, int8 ({} form): z ~ N(0, 1) (and a class label) to images in [-1, 1].",
+            options.form
+        );
     }
+    Ok(Quantized { proto, info, dense })
+}
+
+/// The int8 form of a calibrated Dense layer: activation ranges chosen by `method`, weight
+/// codes and int32 biases.
+fn dense_quant(c: DenseCalibration<'_>, method: CalibrationMethod) -> DenseQuant {
+    let [lo, hi] = c.input.stats.range(method);
+    let input = ActivationQuant::from_range(lo, hi);
+    let product = c.product.map(|p| {
+        let [lo, hi] = p.stats.range(method);
+        ActivationQuant::from_range(lo, hi)
+    });
+    let (codes, weight_scale) = dense_weight_codes(c.dense);
+    let bias = &c.dense.bias;
+    let bias_q = bias.as_ref().map(|b| {
+        b.iter()
+            .zip(&weight_scale)
+            .map(|(b, s)| {
+                let q = (f64::from(*b) / (f64::from(input.scale) * f64::from(*s))).round();
+                q.clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32
+            })
+            .collect()
+    });
+    DenseQuant {
+        layer: c.layer,
+        input,
+        product,
+        weight: codes,
+        weight_scale,
+        bias: bias_q,
+        bias_f32: bias.clone(),
+    }
+}
+
+/// One [`LayerRecord`] per weighted layer of `spec`: int8 for the layers in `dense`, f32 with
+/// int8 weights for the others.
+fn layer_records(spec: &GeneratorSpec, dense: &[DenseQuant]) -> Vec<LayerRecord> {
     let mut records = Vec::new();
     for (i, layer) in spec.layers.iter().enumerate() {
         let scales = match layer {
-            Layer::Dense { weight, .. } => {
-                let cols = weight.cols;
-                quantize_weights(&weight.data, cols, |k| k % cols).1
-            }
-            Layer::ConvTranspose2d {
-                weight,
-                c_out,
-                kernel,
-                ..
-            } => {
-                let taps = kernel[0] * kernel[1];
-                quantize_weights(weight, *c_out, |k| (k / taps) % c_out).1
-            }
+            Layer::Dense(d) => dense_weight_codes(d).1,
+            Layer::ConvTranspose2d(c) => conv_weight_codes(c).1,
             _ => continue,
         };
         let q = dense.iter().find(|d| d.layer == i);
@@ -647,7 +593,13 @@ pub fn quantize_spec(
             ],
         });
     }
-    let info = QuantInfo {
+    records
+}
+
+/// The [`QuantInfo`] written into the file's metadata: the scheme in words, the calibration
+/// settings and the layer records.
+fn scheme_record(options: &QuantizeOptions, records: Vec<LayerRecord>) -> QuantInfo {
+    QuantInfo {
         version: SCHEME_VERSION,
         form: options.form,
         weights: "int8 symmetric per output channel, scale = max|w|/127, codes in [-127, 127]"
@@ -670,27 +622,7 @@ pub fn quantize_spec(
             labels: "sample i gets class i % classes".into(),
         }),
         layers: records,
-    };
-    let mut lowering = QuantLowering {
-        form: options.form,
-        dense: dense.iter().map(|d| (d.layer, d.clone())).collect(),
-    };
-    let mut spec = spec;
-    spec.metadata.insert(
-        keys::QUANTIZATION.to_string(),
-        serde_json::to_string(&info).expect("plain data serialises"),
-    );
-    let mut proto = onnx::spec_to_model_with(&spec, &mut lowering).map_err(|e| Error::Model {
-        path: source.to_path_buf(),
-        error: e,
-    })?;
-    if let Some(g) = proto.graph.as_mut() {
-        g.doc_string = format!(
-            "Gantry generator, int8 ({} form): z ~ N(0, 1) (and a class label) to images in [-1, 1].",
-            options.form
-        );
     }
-    Ok(Quantized { proto, info, dense })
 }
 
 /// Writes the int8 layers in the chosen [`Form`].
@@ -776,186 +708,20 @@ impl Lowering for QuantLowering {
         index: usize,
         input: &str,
         output: &str,
-        weight: &Matrix,
-        bias: Option<&[f32]>,
+        layer: &Dense,
     ) {
-        let prefix = format!("layer{index}");
-        let Some(q) = self
-            .dense
-            .get(&index)
-            .filter(|_| self.form.is_int8_compute())
-        else {
-            // Weight-only: int8 storage, f32 Gemm.
-            let cols = weight.cols;
-            let (codes, scale) = quantize_weights(&weight.data, cols, |i| i % cols);
-            let w = Self::dequantized_weight(g, &prefix, &[weight.rows, cols], &codes, &scale, 1);
-            let mut ins = vec![input.to_string(), w];
-            if let Some(b) = bias {
-                let name = format!("{prefix}.bias");
-                g.initializers.push(tensor_f32(&name, &[b.len()], b));
-                ins.push(name);
-            }
-            let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
-            g.nodes.push(node(
-                &format!("{prefix}.Dense"),
-                "Gemm",
-                &ins,
-                output,
-                vec![],
-            ));
-            return;
+        let w = LayerIo {
+            index,
+            prefix: format!("layer{index}"),
+            input,
+            output,
         };
-        let (rows, cols) = (weight.rows, weight.cols);
-        match self.form {
-            Form::Integer => {
-                // Σ_k (x_q[k] - zp) W[k][c] = Σ_k x_q[k] W[k][c] - zp Σ_k W[k][c]: the zero-point
-                // term is a constant, folded into the int32 bias here, so the engine runs a
-                // plain int8 x int8 product instead of re-summing the weights on every run
-                // (tract does not constant-fold that sum for large layers).
-                let (codes, _, _) = Self::quantize_input(g, &prefix, input, &q.input);
-                let w = format!("{prefix}.weight_q");
-                g.initializers.push(tensor_i8(&w, &[rows, cols], &q.weight));
-                let acc = format!("{prefix}.accumulator");
-                g.nodes.push(node(
-                    &format!("{prefix}.matmul_integer"),
-                    "MatMulInteger",
-                    &[&codes, &w],
-                    &acc,
-                    vec![],
-                ));
-                let zp = i64::from(q.input.zero_point);
-                let folded: Vec<i32> = (0..cols)
-                    .map(|c| {
-                        let column: i64 =
-                            (0..rows).map(|k| i64::from(q.weight[k * cols + c])).sum();
-                        let b = q.bias.as_ref().map_or(0, |b| i64::from(b[c]));
-                        (b - zp * column).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
-                    })
-                    .collect();
-                let name = format!("{prefix}.bias_q");
-                g.initializers.push(tensor_i32(&name, &[cols], &folded));
-                let current = format!("{prefix}.accumulator_bias");
-                g.nodes.push(node(
-                    &format!("{prefix}.add_bias"),
-                    "Add",
-                    &[&acc, &name],
-                    &current,
-                    vec![],
-                ));
-                let float = format!("{prefix}.accumulator_f32");
-                g.nodes
-                    .push(cast_to_float(&format!("{prefix}.cast"), &current, &float));
-                let rescale = format!("{prefix}.rescale");
-                let factors: Vec<f32> = q
-                    .weight_scale
-                    .iter()
-                    .map(|s| (f64::from(q.input.scale) * f64::from(*s)) as f32)
-                    .collect();
-                g.initializers.push(tensor_f32(&rescale, &[cols], &factors));
-                g.nodes.push(node(
-                    &format!("{prefix}.Dense"),
-                    "Mul",
-                    &[&float, &rescale],
-                    output,
-                    vec![],
-                ));
-            }
-            Form::Qlinear => {
-                let (codes, scale, zp) = Self::quantize_input(g, &prefix, input, &q.input);
-                let product = q.product.expect("qlinear calibrates the product");
-                let w = format!("{prefix}.weight_q");
-                let ws = format!("{prefix}.weight_scale");
-                let wzp = format!("{prefix}.weight_zero_point");
-                let ys = format!("{prefix}.product_scale");
-                let yzp = format!("{prefix}.product_zero_point");
-                g.initializers.push(tensor_i8(&w, &[rows, cols], &q.weight));
-                g.initializers
-                    .push(tensor_f32(&ws, &[cols], &q.weight_scale));
-                g.initializers
-                    .push(tensor_i8(&wzp, &[cols], &vec![0; cols]));
-                g.initializers.push(scalar_f32(&ys, product.scale));
-                g.initializers.push(scalar_i8(&yzp, product.zero_point));
-                let yq = format!("{prefix}.product_q");
-                g.nodes.push(node(
-                    &format!("{prefix}.qlinear_matmul"),
-                    "QLinearMatMul",
-                    &[&codes, &scale, &zp, &w, &ws, &wzp, &ys, &yzp],
-                    &yq,
-                    vec![],
-                ));
-                let target = if q.bias_f32.is_some() {
-                    format!("{prefix}.product")
-                } else {
-                    output.to_string()
-                };
-                g.nodes.push(node(
-                    &format!("{prefix}.dequantize_product"),
-                    "DequantizeLinear",
-                    &[&yq, &ys, &yzp],
-                    &target,
-                    vec![],
-                ));
-                if let Some(b) = &q.bias_f32 {
-                    let name = format!("{prefix}.bias");
-                    g.initializers.push(tensor_f32(&name, &[cols], b));
-                    g.nodes.push(node(
-                        &format!("{prefix}.Dense"),
-                        "Add",
-                        &[&target, &name],
-                        output,
-                        vec![],
-                    ));
-                }
-            }
-            Form::Qdq => {
-                let (codes, scale, zp) = Self::quantize_input(g, &prefix, input, &q.input);
-                let x = format!("{prefix}.input_dq");
-                g.nodes.push(node(
-                    &format!("{prefix}.dequantize_input"),
-                    "DequantizeLinear",
-                    &[&codes, &scale, &zp],
-                    &x,
-                    vec![],
-                ));
-                let w = Self::dequantized_weight(
-                    g,
-                    &prefix,
-                    &[rows, cols],
-                    &q.weight,
-                    &q.weight_scale,
-                    1,
-                );
-                let mut ins = vec![x, w];
-                if let Some(b) = &q.bias {
-                    let bq = format!("{prefix}.bias_q");
-                    let bs = format!("{prefix}.bias_scale");
-                    let bias = format!("{prefix}.bias");
-                    let factors: Vec<f32> = q
-                        .weight_scale
-                        .iter()
-                        .map(|s| (f64::from(q.input.scale) * f64::from(*s)) as f32)
-                        .collect();
-                    g.initializers.push(tensor_i32(&bq, &[cols], b));
-                    g.initializers.push(tensor_f32(&bs, &[cols], &factors));
-                    g.nodes.push(node(
-                        &format!("{prefix}.dequantize_bias"),
-                        "DequantizeLinear",
-                        &[&bq, &bs],
-                        &bias,
-                        vec![attr_int("axis", 0)],
-                    ));
-                    ins.push(bias);
-                }
-                let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
-                g.nodes.push(node(
-                    &format!("{prefix}.Dense"),
-                    "Gemm",
-                    &ins,
-                    output,
-                    vec![],
-                ));
-            }
-            Form::WeightOnly => unreachable!("handled above"),
+        match (self.form, self.dense.get(&index)) {
+            (Form::Integer, Some(q)) => Self::integer_dense(g, &w, layer, q),
+            (Form::Qlinear, Some(q)) => Self::qlinear_dense(g, &w, layer, q),
+            (Form::Qdq, Some(q)) => Self::qdq_dense(g, &w, layer, q),
+            // Weight-only, or a layer left out of calibration: int8 storage, f32 Gemm.
+            (Form::WeightOnly, _) | (_, None) => Self::weight_only_dense(g, &w, layer),
         }
     }
 
@@ -965,45 +731,191 @@ impl Lowering for QuantLowering {
         index: usize,
         input: &str,
         output: &str,
-        layer: &Layer,
+        layer: &ConvTranspose2d,
     ) {
-        let Layer::ConvTranspose2d {
-            weight,
-            c_in,
-            c_out,
-            kernel,
-            bias,
-            ..
-        } = layer
-        else {
-            unreachable!("conv_transpose is called on ConvTranspose2d layers")
-        };
+        let (codes, scale) = conv_weight_codes(layer);
+        let dims = [layer.c_in, layer.c_out, layer.kernel[0], layer.kernel[1]];
         let prefix = format!("layer{index}");
-        let taps = kernel[0] * kernel[1];
-        let (codes, scale) = quantize_weights(weight, *c_out, |k| (k / taps) % c_out);
-        let w = Self::dequantized_weight(
-            g,
-            &prefix,
-            &[*c_in, *c_out, kernel[0], kernel[1]],
-            &codes,
-            &scale,
-            1,
-        );
-        let mut ins = vec![input.to_string(), w];
-        if let Some(b) = bias {
+        let w = Self::dequantized_weight(g, &prefix, &dims, &codes, &scale, 1);
+        write::conv_transpose_node(g, index, input, output, layer, w);
+    }
+}
+
+/// Where one layer's nodes go: its index, name prefix, input and output tensors.
+struct LayerIo<'a> {
+    /// Layer index in the spec.
+    index: usize,
+    /// `layer{index}`.
+    prefix: String,
+    /// The tensor the layer reads.
+    input: &'a str,
+    /// The tensor the layer writes.
+    output: &'a str,
+}
+
+impl QuantLowering {
+    /// [`Form::WeightOnly`]: int8 weights behind a `DequantizeLinear`, an f32 `Gemm`.
+    fn weight_only_dense(g: &mut GraphParts, w: &LayerIo<'_>, layer: &Dense) {
+        let (codes, scale) = dense_weight_codes(layer);
+        let dims = [layer.weight.rows, layer.weight.cols];
+        let weight = Self::dequantized_weight(g, &w.prefix, &dims, &codes, &scale, 1);
+        write::gemm_node(g, w.index, w.input, w.output, weight, layer.bias.as_deref());
+    }
+
+    /// [`Form::Integer`]: `QuantizeLinear` → `MatMulInteger` → int32 bias → `Cast` → `Mul`.
+    fn integer_dense(g: &mut GraphParts, w: &LayerIo<'_>, layer: &Dense, q: &DenseQuant) {
+        let prefix = &w.prefix;
+        let (rows, cols) = (layer.weight.rows, layer.weight.cols);
+        // Σ_k (x_q[k] - zp) W[k][c] = Σ_k x_q[k] W[k][c] - zp Σ_k W[k][c]: the zero-point
+        // term is a constant, folded into the int32 bias here, so the engine runs a
+        // plain int8 x int8 product instead of re-summing the weights on every run
+        // (tract does not constant-fold that sum for large layers).
+        let (codes, _, _) = Self::quantize_input(g, prefix, w.input, &q.input);
+        let weight = format!("{prefix}.weight_q");
+        g.initializers
+            .push(tensor_i8(&weight, &[rows, cols], &q.weight));
+        let acc = format!("{prefix}.accumulator");
+        g.nodes.push(node(
+            &format!("{prefix}.matmul_integer"),
+            "MatMulInteger",
+            &[&codes, &weight],
+            &acc,
+            vec![],
+        ));
+        let zp = i64::from(q.input.zero_point);
+        let folded: Vec<i32> = (0..cols)
+            .map(|c| {
+                let column: i64 = (0..rows).map(|k| i64::from(q.weight[k * cols + c])).sum();
+                let b = q.bias.as_ref().map_or(0, |b| i64::from(b[c]));
+                (b - zp * column).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+            })
+            .collect();
+        let name = format!("{prefix}.bias_q");
+        g.initializers.push(tensor_i32(&name, &[cols], &folded));
+        let current = format!("{prefix}.accumulator_bias");
+        g.nodes.push(node(
+            &format!("{prefix}.add_bias"),
+            "Add",
+            &[&acc, &name],
+            &current,
+            vec![],
+        ));
+        let float = format!("{prefix}.accumulator_f32");
+        g.nodes
+            .push(cast_to_float(&format!("{prefix}.cast"), &current, &float));
+        let rescale = format!("{prefix}.rescale");
+        g.initializers
+            .push(tensor_f32(&rescale, &[cols], &product_scales(q)));
+        g.nodes.push(node(
+            &format!("{prefix}.Dense"),
+            "Mul",
+            &[&float, &rescale],
+            w.output,
+            vec![],
+        ));
+    }
+
+    /// [`Form::Qlinear`]: `QuantizeLinear` → `QLinearMatMul` → `DequantizeLinear` → f32 bias.
+    fn qlinear_dense(g: &mut GraphParts, w: &LayerIo<'_>, layer: &Dense, q: &DenseQuant) {
+        let prefix = &w.prefix;
+        let (rows, cols) = (layer.weight.rows, layer.weight.cols);
+        let (codes, scale, zp) = Self::quantize_input(g, prefix, w.input, &q.input);
+        let product = q.product.expect("qlinear calibrates the product");
+        let weight = format!("{prefix}.weight_q");
+        let ws = format!("{prefix}.weight_scale");
+        let wzp = format!("{prefix}.weight_zero_point");
+        let ys = format!("{prefix}.product_scale");
+        let yzp = format!("{prefix}.product_zero_point");
+        g.initializers
+            .push(tensor_i8(&weight, &[rows, cols], &q.weight));
+        g.initializers
+            .push(tensor_f32(&ws, &[cols], &q.weight_scale));
+        g.initializers
+            .push(tensor_i8(&wzp, &[cols], &vec![0; cols]));
+        g.initializers.push(scalar_f32(&ys, product.scale));
+        g.initializers.push(scalar_i8(&yzp, product.zero_point));
+        let yq = format!("{prefix}.product_q");
+        g.nodes.push(node(
+            &format!("{prefix}.qlinear_matmul"),
+            "QLinearMatMul",
+            &[&codes, &scale, &zp, &weight, &ws, &wzp, &ys, &yzp],
+            &yq,
+            vec![],
+        ));
+        let target = if q.bias_f32.is_some() {
+            format!("{prefix}.product")
+        } else {
+            w.output.to_string()
+        };
+        g.nodes.push(node(
+            &format!("{prefix}.dequantize_product"),
+            "DequantizeLinear",
+            &[&yq, &ys, &yzp],
+            &target,
+            vec![],
+        ));
+        if let Some(b) = &q.bias_f32 {
             let name = format!("{prefix}.bias");
-            g.initializers.push(tensor_f32(&name, &[b.len()], b));
-            ins.push(name);
+            g.initializers.push(tensor_f32(&name, &[cols], b));
+            g.nodes.push(node(
+                &format!("{prefix}.Dense"),
+                "Add",
+                &[&target, &name],
+                w.output,
+                vec![],
+            ));
+        }
+    }
+
+    /// [`Form::Qdq`]: quantize-dequantize pairs around an f32 `Gemm`.
+    fn qdq_dense(g: &mut GraphParts, w: &LayerIo<'_>, layer: &Dense, q: &DenseQuant) {
+        let prefix = &w.prefix;
+        let (rows, cols) = (layer.weight.rows, layer.weight.cols);
+        let (codes, scale, zp) = Self::quantize_input(g, prefix, w.input, &q.input);
+        let x = format!("{prefix}.input_dq");
+        g.nodes.push(node(
+            &format!("{prefix}.dequantize_input"),
+            "DequantizeLinear",
+            &[&codes, &scale, &zp],
+            &x,
+            vec![],
+        ));
+        let weight =
+            Self::dequantized_weight(g, prefix, &[rows, cols], &q.weight, &q.weight_scale, 1);
+        let mut ins = vec![x, weight];
+        if let Some(b) = &q.bias {
+            let bq = format!("{prefix}.bias_q");
+            let bs = format!("{prefix}.bias_scale");
+            let bias = format!("{prefix}.bias");
+            g.initializers.push(tensor_i32(&bq, &[cols], b));
+            g.initializers
+                .push(tensor_f32(&bs, &[cols], &product_scales(q)));
+            g.nodes.push(node(
+                &format!("{prefix}.dequantize_bias"),
+                "DequantizeLinear",
+                &[&bq, &bs],
+                &bias,
+                vec![attr_int("axis", 0)],
+            ));
+            ins.push(bias);
         }
         let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
         g.nodes.push(node(
-            &format!("{prefix}.ConvTranspose2d"),
-            "ConvTranspose",
+            &format!("{prefix}.Dense"),
+            "Gemm",
             &ins,
-            output,
-            conv_transpose_attrs(layer),
+            w.output,
+            vec![],
         ));
     }
+}
+
+/// The scale of `x W` per output: `input_scale * weight_scale[c]`, the int32 biases' scale.
+fn product_scales(q: &DenseQuant) -> Vec<f32> {
+    q.weight_scale
+        .iter()
+        .map(|s| (f64::from(q.input.scale) * f64::from(*s)) as f32)
+        .collect()
 }
 
 #[cfg(test)]

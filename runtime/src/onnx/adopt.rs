@@ -25,7 +25,7 @@ use tract_onnx::pb::{
 use tract_onnx::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::onnx::import::{Const, readable_constants};
+use crate::onnx::constants::{Const, readable_constants};
 use crate::onnx::metadata::{FORMAT_VERSION, ModelInfo, PIXEL_RANGE, keys};
 use crate::onnx::spec::{ImageShape, MAX_VALUES_PER_SAMPLE};
 use crate::onnx::{INPUT_LABEL, INPUT_Z, OUTPUT_IMAGE, attr_int, node, tensor_f32, tensor_i64};
@@ -271,7 +271,7 @@ pub fn is_foreign(model: &ModelProto) -> bool {
 
 /// Reads the ONNX file at `path` and adopts it (see the module docs).
 pub fn adopt_file(path: &Path, foreign: &Foreign) -> Result<Adopted> {
-    let bytes = crate::engine::tract::read_model_bytes(path)?;
+    let bytes = crate::onnx::decode::read_model_bytes(path)?;
     let model = crate::onnx::decode(path, &bytes)?;
     adopt(path, &model, foreign)
 }

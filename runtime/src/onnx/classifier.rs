@@ -56,12 +56,8 @@ pub const FORMAT_VERSION: u32 = 1;
 /// the input pixels here (always `"-1,1"`).
 pub mod keys {
     pub use crate::onnx::metadata::keys::{
-        CLASSES, DATASET, FORMAT_VERSION, IMAGE_SHAPE, NUM_CLASSES, PIXEL_RANGE, Z_DIM,
+        CLASSES, DATASET, FORMAT_VERSION, IMAGE_SHAPE, KIND, NUM_CLASSES, PIXEL_RANGE, Z_DIM,
     };
-
-    /// What the model is: `"classifier"` here. Generators do not write it (yet); a file with
-    /// [`Z_DIM`] and no kind is a generator.
-    pub const KIND: &str = "gantry.kind";
     /// Keys written from the spec itself.
     pub const RESERVED: [&str; 6] = [
         FORMAT_VERSION,

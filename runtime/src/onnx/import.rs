@@ -13,139 +13,20 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use tract_onnx::pb::{ModelProto, NodeProto, TensorProto, tensor_proto::DataType};
+use tract_onnx::pb::{ModelProto, NodeProto, TensorProto};
 
-use crate::engine::tract::read_checked;
 use crate::error::{Error, Result};
 use crate::onnx::adopt::Foreign;
+use crate::onnx::constants::{attr_t, read_const};
 use crate::onnx::metadata::{ModelInfo, keys};
-use crate::onnx::spec::{GeneratorSpec, Layer, Matrix};
+use crate::onnx::quantization::quant_info;
+use crate::onnx::read::{check_bytes, read_checked};
+use crate::onnx::spec::{BatchNorm, ConvTranspose2d, Dense, GeneratorSpec, Layer, Matrix};
+use crate::onnx::write::tensor_f32;
 use crate::onnx::{INPUT_LABEL, INPUT_Z, OUTPUT_IMAGE};
 
-/// A constant tensor of the graph, as f32 or i64 values.
-#[derive(Clone, Debug)]
-pub(crate) enum Const {
-    /// Float, int8 or int32 values (as f32) and their dimensions.
-    F32 { dims: Vec<usize>, data: Vec<f32> },
-    /// Int64 values (shapes, indices).
-    I64(Vec<i64>),
-}
-
-/// Every constant of `graph` that reads (initializers and `Constant` nodes), by name; those
-/// that do not read are left out. For looking at a foreign graph, where an unreadable constant
-/// only means that a fact cannot be read from it.
-pub(crate) fn readable_constants(graph: &tract_onnx::pb::GraphProto) -> HashMap<&str, Const> {
-    let constants = graph.node.iter().filter(|n| n.op_type == "Constant");
-    graph
-        .initializer
-        .iter()
-        .map(|t| (t.name.as_str(), t))
-        .chain(constants.filter_map(|n| Some((n.output.first()?.as_str(), attr_t(n, "value")?))))
-        .filter_map(|(name, t)| Some((name, read_const(t).ok()?)))
-        .collect()
-}
-
-fn dims_of(t: &TensorProto) -> std::result::Result<Vec<usize>, String> {
-    t.dims
-        .iter()
-        .map(|d| {
-            usize::try_from(*d).map_err(|_| format!("tensor `{}` has a negative dimension", t.name))
-        })
-        .collect()
-}
-
-/// Little-endian values of `width` bytes each from `raw_data`, or the typed repeated field.
-fn raw_chunks<'a>(
-    t: &'a TensorProto,
-    width: usize,
-    count: usize,
-) -> std::result::Result<Option<std::slice::ChunksExact<'a, u8>>, String> {
-    if t.raw_data.is_empty() {
-        return Ok(None);
-    }
-    if Some(t.raw_data.len()) != width.checked_mul(count) {
-        return Err(format!(
-            "tensor `{}` has {} bytes of data, its shape needs {count} values of {width} bytes",
-            t.name,
-            t.raw_data.len(),
-        ));
-    }
-    Ok(Some(t.raw_data.chunks_exact(width)))
-}
-
-fn read_const(t: &TensorProto) -> std::result::Result<Const, String> {
-    if !t.external_data.is_empty() || t.data_location == Some(1) {
-        return Err(format!(
-            "tensor `{}` keeps its data in an external file, which Gantry does not write",
-            t.name
-        ));
-    }
-    let dims = dims_of(t)?;
-    let count = dims
-        .iter()
-        .try_fold(1usize, |n, d| n.checked_mul(*d))
-        .ok_or_else(|| format!("tensor `{}` has shape {dims:?}, too large", t.name))?;
-    let bad_len = |n: usize| {
-        format!(
-            "tensor `{}` has {n} values, its shape {dims:?} needs {count}",
-            t.name
-        )
-    };
-    match DataType::try_from(t.data_type) {
-        Ok(DataType::Float) => {
-            let data: Vec<f32> = match raw_chunks(t, 4, count)? {
-                Some(c) => c
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-                None => t.float_data.clone(),
-            };
-            if data.len() != count {
-                return Err(bad_len(data.len()));
-            }
-            Ok(Const::F32 { dims, data })
-        }
-        Ok(DataType::Int64) => {
-            let data: Vec<i64> = match raw_chunks(t, 8, count)? {
-                Some(c) => c
-                    .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-                    .collect(),
-                None => t.int64_data.clone(),
-            };
-            if data.len() != count {
-                return Err(bad_len(data.len()));
-            }
-            Ok(Const::I64(data))
-        }
-        Ok(DataType::Int8) => {
-            // Only as the input of a DequantizeLinear; kept as f32 codes until then.
-            let data: Vec<f32> = match raw_chunks(t, 1, count)? {
-                Some(c) => c.map(|b| f32::from(b[0] as i8)).collect(),
-                None => t.int32_data.iter().map(|v| *v as f32).collect(),
-            };
-            if data.len() != count {
-                return Err(bad_len(data.len()));
-            }
-            Ok(Const::F32 { dims, data })
-        }
-        Ok(DataType::Int32) => {
-            let data: Vec<f32> = match raw_chunks(t, 4, count)? {
-                Some(c) => c
-                    .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32)
-                    .collect(),
-                None => t.int32_data.iter().map(|v| *v as f32).collect(),
-            };
-            if data.len() != count {
-                return Err(bad_len(data.len()));
-            }
-            Ok(Const::F32 { dims, data })
-        }
-        other => Err(format!(
-            "tensor `{}` has element type {}, which a Gantry generator does not use",
-            t.name,
-            other.map_or("unknown".to_string(), |d| d.as_str_name().to_string())
-        )),
-    }
-}
+/// At its earlier path, which `onnx::adopt` names.
+use crate::onnx::constants::Const;
 
 /// Checks the arity of every `DequantizeLinear` node (before tract, which would report a
 /// malformed one by its own index and name, and before the folding reads its inputs).
@@ -293,8 +174,8 @@ pub fn read_spec_foreign(path: &Path, foreign: &Foreign) -> Result<GeneratorSpec
 /// errors. This is the entry point of the `onnx_generator` fuzz target (`runtime/fuzz`): it
 /// returns an error, never panics, whatever the bytes.
 pub fn spec_from_bytes(path: &Path, bytes: &[u8]) -> Result<GeneratorSpec> {
-    let checked = crate::engine::tract::check_bytes(path, bytes, &Foreign::default())?;
-    crate::engine::tract::quant_info(path, &checked.info)?;
+    let checked = check_bytes(path, bytes, &Foreign::default())?;
+    quant_info(path, &checked.info)?;
     fold_weight_dequantization(path, &checked.proto)?;
     spec_from_model(path, &checked.proto, &checked.info)
 }
@@ -370,13 +251,6 @@ fn constants_and_chain(
         }
     }
     Ok((reader, chain))
-}
-
-fn attr_t<'a>(node: &'a NodeProto, name: &str) -> Option<&'a TensorProto> {
-    node.attribute
-        .iter()
-        .find(|a| a.name == name)
-        .and_then(|a| a.t.as_ref())
 }
 
 /// The label embedding of a conditional generator: `Gather(table, label)` then
@@ -513,12 +387,12 @@ fn add_bias(
         .ok_or_else(|| at("has no constant operand"))?;
     let (dims, data) = reader.f32(constant, "added tensor")?;
     let (outputs, bias, channel_dims) = match last {
-        Some(Layer::Dense { weight, bias }) => (
+        Some(Layer::Dense(Dense { weight, bias })) => (
             weight.cols,
             bias,
             vec![vec![weight.cols], vec![1, weight.cols]],
         ),
-        Some(Layer::ConvTranspose2d { c_out, bias, .. }) => (
+        Some(Layer::ConvTranspose2d(ConvTranspose2d { c_out, bias, .. })) => (
             *c_out,
             bias,
             vec![vec![*c_out, 1, 1], vec![1, *c_out, 1, 1]],
@@ -563,15 +437,15 @@ fn sigmoid_rescaled<'n>(
         return Err(sigmoid_error(sigmoid));
     }
     match last {
-        Some(Layer::Dense { weight, bias }) => {
+        Some(Layer::Dense(Dense { weight, bias })) => {
             weight.data.iter_mut().for_each(|w| *w *= 0.5);
             bias.iter_mut().flatten().for_each(|b| *b *= 0.5);
         }
-        Some(Layer::ConvTranspose2d { weight, bias, .. }) => {
+        Some(Layer::ConvTranspose2d(ConvTranspose2d { weight, bias, .. })) => {
             weight.iter_mut().for_each(|w| *w *= 0.5);
             bias.iter_mut().flatten().for_each(|b| *b *= 0.5);
         }
-        Some(Layer::BatchNorm { gamma, beta, .. }) => {
+        Some(Layer::BatchNorm(BatchNorm { gamma, beta, .. })) => {
             gamma.iter_mut().for_each(|g| *g *= 0.5);
             beta.iter_mut().for_each(|b| *b *= 0.5);
         }
@@ -679,10 +553,10 @@ fn read_gemm(reader: &Reader<'_>, n: &NodeProto) -> std::result::Result<Layer, S
     } else {
         Matrix { rows, cols, data }
     };
-    Ok(Layer::Dense {
+    Ok(Layer::Dense(Dense {
         weight,
         bias: bias_of(reader, n)?,
-    })
+    }))
 }
 
 /// `MatMul(x, W)` with a constant `[in, out]` weight: a dense layer without bias (an `Add`
@@ -696,10 +570,10 @@ fn read_matmul(reader: &Reader<'_>, n: &NodeProto) -> std::result::Result<Layer,
             n.name
         ));
     };
-    Ok(Layer::Dense {
+    Ok(Layer::Dense(Dense {
         weight: Matrix { rows, cols, data },
         bias: None,
-    })
+    }))
 }
 
 /// `BatchNormalization(x, scale, bias, mean, var)` in inference form.
@@ -717,13 +591,13 @@ fn read_batch_norm(reader: &Reader<'_>, n: &NodeProto) -> std::result::Result<La
             n.name
         ));
     }
-    Ok(Layer::BatchNorm {
+    Ok(Layer::BatchNorm(BatchNorm {
         gamma: input(1, "scale")?,
         beta: input(2, "bias")?,
         mean: input(3, "mean")?,
         var: input(4, "variance")?,
         epsilon: attr_f(n, "epsilon").unwrap_or(1e-5),
-    })
+    }))
 }
 
 fn read_conv_transpose(reader: &Reader<'_>, n: &NodeProto) -> std::result::Result<Layer, String> {
@@ -764,7 +638,7 @@ fn read_conv_transpose(reader: &Reader<'_>, n: &NodeProto) -> std::result::Resul
             "kernel_shape {k:?} disagrees with the weight shape {dims:?}"
         )));
     }
-    Ok(Layer::ConvTranspose2d {
+    Ok(Layer::ConvTranspose2d(ConvTranspose2d {
         weight,
         c_in,
         c_out,
@@ -773,7 +647,7 @@ fn read_conv_transpose(reader: &Reader<'_>, n: &NodeProto) -> std::result::Resul
         stride: pair("strides", 1)?,
         padding: [pads[0] as usize, pads[1] as usize],
         output_padding: pair("output_padding", 0)?,
-    })
+    }))
 }
 
 /// Replaces each `DequantizeLinear` whose inputs are all initializers (int8 weights, int32
@@ -838,8 +712,7 @@ pub(crate) fn fold_weight_dequantization(path: &Path, model: &ModelProto) -> Res
                 "the dequantized weight `{name}` is not an f32 tensor"
             )));
         };
-        g.initializer
-            .push(crate::onnx::tensor_f32(&name, dims, data));
+        g.initializer.push(tensor_f32(&name, dims, data));
     }
     let used: std::collections::HashSet<String> = g
         .node

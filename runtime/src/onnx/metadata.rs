@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 
 use tract_onnx::pb::StringStringEntryProto;
 
-use crate::onnx::spec::{GeneratorSpec, ImageShape};
+use crate::shape::{ImageShape, MAX_VALUES_PER_SAMPLE};
+
+/// At its earlier path.
+pub use crate::error::MetadataError;
 
 /// Metadata key names. The [`RESERVED`](keys::RESERVED) ones are written by the runtime from the
 /// spec; the others are recommended names for the trainer's extra metadata.
@@ -36,6 +39,11 @@ pub mod keys {
         PIXEL_RANGE,
     ];
 
+    /// What the model is, for models that are not generators: `"classifier"`
+    /// (`crate::onnx::classifier`). Generators do not write it; a file with [`Z_DIM`] and no
+    /// kind is a generator.
+    pub const KIND: &str = "gantry.kind";
+
     /// Recommended: the training data set, e.g. `"mnist-10k"`.
     pub const DATASET: &str = "gantry.dataset";
     /// Recommended: the number of training steps.
@@ -49,7 +57,7 @@ pub mod keys {
     /// were added, as JSON (`crate::onnx::adopt::Adoption`).
     pub const ADOPTED: &str = "gantry.adopted";
     /// Written by `runtime quantize`: the int8 scheme and its calibration, as JSON
-    /// (`crate::int8::quantize::QuantInfo`). Absent from f32 models.
+    /// (`crate::onnx::quantization::QuantInfo`). Absent from f32 models.
     pub const QUANTIZATION: &str = "gantry.quantization";
 
     /// Whether `key` is written by the runtime itself.
@@ -81,16 +89,6 @@ pub struct ModelInfo {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// A metadata entry is missing or cannot be parsed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("metadata `{key}` {problem}")]
-pub struct MetadataError {
-    /// The key concerned.
-    pub key: String,
-    /// What is wrong with it.
-    pub problem: String,
-}
-
 fn problem(key: &str, problem: impl Into<String>) -> MetadataError {
     MetadataError {
         key: key.to_string(),
@@ -99,18 +97,6 @@ fn problem(key: &str, problem: impl Into<String>) -> MetadataError {
 }
 
 impl ModelInfo {
-    /// The metadata a spec exports with.
-    pub fn from_spec(spec: &GeneratorSpec) -> ModelInfo {
-        ModelInfo {
-            format_version: FORMAT_VERSION,
-            z_dim: spec.z_dim,
-            image: spec.image,
-            classes: spec.classes.clone(),
-            pixel_range: PIXEL_RANGE,
-            metadata: spec.metadata.clone(),
-        }
-    }
-
     /// Whether the model takes a class label.
     pub fn is_conditional(&self) -> bool {
         !self.classes.is_empty()
@@ -147,113 +133,11 @@ impl ModelInfo {
 
     /// Parses `metadata_props`; every reserved key must be present and consistent.
     pub fn from_props(props: &[StringStringEntryProto]) -> Result<ModelInfo, MetadataError> {
-        let mut map = BTreeMap::new();
-        for entry in props {
-            if map.insert(entry.key.clone(), entry.value.clone()).is_some() {
-                return Err(problem(&entry.key, "appears twice"));
-            }
-        }
-        let take = |map: &mut BTreeMap<String, String>, key: &str| {
-            map.remove(key).ok_or_else(|| {
-                problem(
-                    key,
-                    "is missing: this ONNX file was not written by Gantry (`trainer export`)",
-                )
-            })
-        };
-        let positive = |key: &str, v: &str| -> Result<usize, MetadataError> {
-            v.trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| problem(key, format!("is {v:?}, expected a positive integer")))
-        };
-
-        let version = take(&mut map, keys::FORMAT_VERSION)?;
-        let format_version: u32 = version.trim().parse().map_err(|_| {
-            problem(
-                keys::FORMAT_VERSION,
-                format!("is {version:?}, expected an integer"),
-            )
-        })?;
-        if format_version != FORMAT_VERSION {
-            return Err(problem(
-                keys::FORMAT_VERSION,
-                format!(
-                    "is {format_version}, this runtime reads version {FORMAT_VERSION}; upgrade the runtime or re-export the model"
-                ),
-            ));
-        }
-        let z_dim = positive(keys::Z_DIM, &take(&mut map, keys::Z_DIM)?)?;
-
-        let shape = take(&mut map, keys::IMAGE_SHAPE)?;
-        let dims: Vec<usize> = shape
-            .split(',')
-            .map(|d| positive(keys::IMAGE_SHAPE, d))
-            .collect::<Result<_, _>>()
-            .map_err(|_| {
-                problem(
-                    keys::IMAGE_SHAPE,
-                    format!("is {shape:?}, expected \"C,H,W\" like \"1,28,28\""),
-                )
-            })?;
-        let [channels, height, width] = dims[..] else {
-            return Err(problem(
-                keys::IMAGE_SHAPE,
-                format!("is {shape:?}, expected three numbers \"C,H,W\""),
-            ));
-        };
-
-        let limit = crate::onnx::spec::MAX_VALUES_PER_SAMPLE;
-        if z_dim > limit {
-            return Err(problem(
-                keys::Z_DIM,
-                format!("is {z_dim}, more than the limit of {limit}"),
-            ));
-        }
-        let image = ImageShape {
-            channels,
-            height,
-            width,
-        };
-        if image.checked_numel().is_none_or(|n| n > limit) {
-            return Err(problem(
-                keys::IMAGE_SHAPE,
-                format!("is {shape:?}: more than the limit of {limit} values per image"),
-            ));
-        }
-
-        let classes_json = take(&mut map, keys::CLASSES)?;
-        let classes: Vec<String> = serde_json::from_str(&classes_json).map_err(|e| {
-            problem(
-                keys::CLASSES,
-                format!("is not a JSON array of strings ({e})"),
-            )
-        })?;
-        let num_classes = take(&mut map, keys::NUM_CLASSES)?;
-        if num_classes.trim() != classes.len().to_string() {
-            return Err(problem(
-                keys::NUM_CLASSES,
-                format!(
-                    "is {num_classes:?} but `{}` lists {} names",
-                    keys::CLASSES,
-                    classes.len()
-                ),
-            ));
-        }
-
-        let range = take(&mut map, keys::PIXEL_RANGE)?;
-        let bounds: Vec<f32> = range
-            .split(',')
-            .filter_map(|v| v.trim().parse().ok())
-            .collect();
-        if bounds != PIXEL_RANGE {
-            return Err(problem(
-                keys::PIXEL_RANGE,
-                format!("is {range:?}, expected \"-1,1\""),
-            ));
-        }
-
+        let mut map = entries(props)?;
+        let format_version = format_version(&mut map)?;
+        let (z_dim, image) = z_dim_and_image(&mut map)?;
+        let classes = classes(&mut map)?;
+        check_pixel_range(&mut map)?;
         Ok(ModelInfo {
             format_version,
             z_dim,
@@ -263,4 +147,139 @@ impl ModelInfo {
             metadata: map,
         })
     }
+}
+
+/// The entries of `metadata_props` by key; a key given twice is an error.
+fn entries(props: &[StringStringEntryProto]) -> Result<BTreeMap<String, String>, MetadataError> {
+    let mut map = BTreeMap::new();
+    for entry in props {
+        if map.insert(entry.key.clone(), entry.value.clone()).is_some() {
+            return Err(problem(&entry.key, "appears twice"));
+        }
+    }
+    Ok(map)
+}
+
+/// Removes reserved `key` from `map` and returns its value; missing is an error.
+fn take(map: &mut BTreeMap<String, String>, key: &str) -> Result<String, MetadataError> {
+    map.remove(key).ok_or_else(|| {
+        problem(
+            key,
+            "is missing: this ONNX file was not written by Gantry (`trainer export`)",
+        )
+    })
+}
+
+/// `v`, the value of `key`, as a positive integer.
+fn positive(key: &str, v: &str) -> Result<usize, MetadataError> {
+    v.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| problem(key, format!("is {v:?}, expected a positive integer")))
+}
+
+/// [`keys::FORMAT_VERSION`], which must be the one this runtime reads.
+fn format_version(map: &mut BTreeMap<String, String>) -> Result<u32, MetadataError> {
+    let version = take(map, keys::FORMAT_VERSION)?;
+    let format_version: u32 = version.trim().parse().map_err(|_| {
+        problem(
+            keys::FORMAT_VERSION,
+            format!("is {version:?}, expected an integer"),
+        )
+    })?;
+    if format_version != FORMAT_VERSION {
+        return Err(problem(
+            keys::FORMAT_VERSION,
+            format!(
+                "is {format_version}, this runtime reads version {FORMAT_VERSION}; upgrade the runtime or re-export the model"
+            ),
+        ));
+    }
+    Ok(format_version)
+}
+
+/// The noise width ([`keys::Z_DIM`]) and the image shape ([`keys::IMAGE_SHAPE`], `"C,H,W"`),
+/// both within [`MAX_VALUES_PER_SAMPLE`].
+fn z_dim_and_image(
+    map: &mut BTreeMap<String, String>,
+) -> Result<(usize, ImageShape), MetadataError> {
+    let z_dim = positive(keys::Z_DIM, &take(map, keys::Z_DIM)?)?;
+
+    let shape = take(map, keys::IMAGE_SHAPE)?;
+    let dims: Vec<usize> = shape
+        .split(',')
+        .map(|d| positive(keys::IMAGE_SHAPE, d))
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            problem(
+                keys::IMAGE_SHAPE,
+                format!("is {shape:?}, expected \"C,H,W\" like \"1,28,28\""),
+            )
+        })?;
+    let [channels, height, width] = dims[..] else {
+        return Err(problem(
+            keys::IMAGE_SHAPE,
+            format!("is {shape:?}, expected three numbers \"C,H,W\""),
+        ));
+    };
+
+    let limit = MAX_VALUES_PER_SAMPLE;
+    if z_dim > limit {
+        return Err(problem(
+            keys::Z_DIM,
+            format!("is {z_dim}, more than the limit of {limit}"),
+        ));
+    }
+    let image = ImageShape {
+        channels,
+        height,
+        width,
+    };
+    if image.checked_numel().is_none_or(|n| n > limit) {
+        return Err(problem(
+            keys::IMAGE_SHAPE,
+            format!("is {shape:?}: more than the limit of {limit} values per image"),
+        ));
+    }
+    Ok((z_dim, image))
+}
+
+/// The class names ([`keys::CLASSES`], a JSON array), as many as [`keys::NUM_CLASSES`] says.
+fn classes(map: &mut BTreeMap<String, String>) -> Result<Vec<String>, MetadataError> {
+    let classes_json = take(map, keys::CLASSES)?;
+    let classes: Vec<String> = serde_json::from_str(&classes_json).map_err(|e| {
+        problem(
+            keys::CLASSES,
+            format!("is not a JSON array of strings ({e})"),
+        )
+    })?;
+    let num_classes = take(map, keys::NUM_CLASSES)?;
+    if num_classes.trim() != classes.len().to_string() {
+        return Err(problem(
+            keys::NUM_CLASSES,
+            format!(
+                "is {num_classes:?} but `{}` lists {} names",
+                keys::CLASSES,
+                classes.len()
+            ),
+        ));
+    }
+    Ok(classes)
+}
+
+/// [`keys::PIXEL_RANGE`], which must be [`PIXEL_RANGE`].
+fn check_pixel_range(map: &mut BTreeMap<String, String>) -> Result<(), MetadataError> {
+    let range = take(map, keys::PIXEL_RANGE)?;
+    let bounds: Vec<f32> = range
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    if bounds != PIXEL_RANGE {
+        return Err(problem(
+            keys::PIXEL_RANGE,
+            format!("is {range:?}, expected \"-1,1\""),
+        ));
+    }
+    Ok(())
 }

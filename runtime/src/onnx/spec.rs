@@ -8,48 +8,13 @@
 //! used to prove that the exported graph computes what the description says.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
 
-use crate::fsutil;
+use crate::onnx::metadata::{self, ModelInfo, keys};
 
-/// Shape of one generated image, channels first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct ImageShape {
-    /// Number of channels (1 for grayscale, 3 for RGB).
-    pub channels: usize,
-    /// Height in pixels.
-    pub height: usize,
-    /// Width in pixels.
-    pub width: usize,
-}
-
-impl ImageShape {
-    /// Number of values in one image (`channels * height * width`), saturating at
-    /// `usize::MAX` (a checked spec or model has at most [`MAX_VALUES_PER_SAMPLE`]).
-    pub fn numel(&self) -> usize {
-        self.checked_numel().unwrap_or(usize::MAX)
-    }
-
-    /// `channels * height * width`, or `None` if it overflows.
-    pub fn checked_numel(&self) -> Option<usize> {
-        self.channels
-            .checked_mul(self.height)?
-            .checked_mul(self.width)
-    }
-}
-
-/// The most values one sample may have in any activation of a generator (2^28, 1 GiB of f32),
-/// the noise and the image included: far above any real generator, it keeps every size
-/// computed from a model file well inside `usize` and refuses absurd shapes before anything is
-/// allocated.
-pub const MAX_VALUES_PER_SAMPLE: usize = 1 << 28;
-
-impl fmt::Display for ImageShape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}x{}x{}", self.channels, self.height, self.width)
-    }
-}
+/// At their earlier paths: the shapes live at the bottom of the crate, the error with the
+/// crate's others.
+pub use crate::error::SpecError;
+pub use crate::shape::{FeatureShape, ImageShape, MAX_VALUES_PER_SAMPLE};
 
 /// A dense row-major matrix.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,29 +34,60 @@ impl Matrix {
     }
 }
 
-/// One layer of a feed-forward generator, in inference form.
+/// `y = x W + b` on `[N, in]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dense {
+    /// `[in, out]` row-major (burn's `Linear` layout).
+    pub weight: Matrix,
+    /// `out` values, or none.
+    pub bias: Option<Vec<f32>>,
+}
+
+/// `y = gamma (x - mean) / sqrt(var + epsilon) + beta` over dimension 1 (features or channels).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchNorm {
+    /// Scale per feature/channel.
+    pub gamma: Vec<f32>,
+    /// Shift per feature/channel.
+    pub beta: Vec<f32>,
+    /// Running mean per feature/channel.
+    pub mean: Vec<f32>,
+    /// Running variance per feature/channel.
+    pub var: Vec<f32>,
+    /// Added to the variance before the square root.
+    pub epsilon: f32,
+}
+
+/// Transposed 2-D convolution on `[N, c_in, H, W]`, ONNX/PyTorch/burn semantics:
+/// `H_out = (H - 1) * stride - 2 * padding + kernel + output_padding`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvTranspose2d {
+    /// `[c_in, c_out, kh, kw]` row-major, as in ONNX and burn.
+    pub weight: Vec<f32>,
+    /// Input channels.
+    pub c_in: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// `[kh, kw]`.
+    pub kernel: [usize; 2],
+    /// `c_out` values, or none.
+    pub bias: Option<Vec<f32>>,
+    /// `[sh, sw]`.
+    pub stride: [usize; 2],
+    /// `[ph, pw]`, applied on both sides.
+    pub padding: [usize; 2],
+    /// `[oph, opw]`, each smaller than its stride.
+    pub output_padding: [usize; 2],
+}
+
+/// One layer of a feed-forward generator, in inference form. The layers with parameter
+/// buffers carry them in their own struct, so code that handles one kind takes that struct.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Layer {
-    /// `y = x W + b` on `[N, in]`; `weight` is `[in, out]` row-major (burn's `Linear` layout).
-    Dense {
-        /// `[in, out]` row-major.
-        weight: Matrix,
-        /// `out` values, or none.
-        bias: Option<Vec<f32>>,
-    },
-    /// `y = gamma (x - mean) / sqrt(var + epsilon) + beta` over dimension 1 (features or channels).
-    BatchNorm {
-        /// Scale per feature/channel.
-        gamma: Vec<f32>,
-        /// Shift per feature/channel.
-        beta: Vec<f32>,
-        /// Running mean per feature/channel.
-        mean: Vec<f32>,
-        /// Running variance per feature/channel.
-        var: Vec<f32>,
-        /// Added to the variance before the square root.
-        epsilon: f32,
-    },
+    /// A fully connected layer ([`Dense`]).
+    Dense(Dense),
+    /// Batch normalisation with running statistics ([`BatchNorm`]).
+    BatchNorm(BatchNorm),
     /// `y = x` for `x >= 0`, `alpha * x` otherwise.
     LeakyRelu {
         /// Slope for negative inputs.
@@ -110,83 +106,21 @@ pub enum Layer {
         /// W.
         width: usize,
     },
-    /// Transposed 2-D convolution on `[N, c_in, H, W]`, ONNX/PyTorch/burn semantics:
-    /// `H_out = (H - 1) * stride - 2 * padding + kernel + output_padding`.
-    ConvTranspose2d {
-        /// `[c_in, c_out, kh, kw]` row-major, as in ONNX and burn.
-        weight: Vec<f32>,
-        /// Input channels.
-        c_in: usize,
-        /// Output channels.
-        c_out: usize,
-        /// `[kh, kw]`.
-        kernel: [usize; 2],
-        /// `c_out` values, or none.
-        bias: Option<Vec<f32>>,
-        /// `[sh, sw]`.
-        stride: [usize; 2],
-        /// `[ph, pw]`, applied on both sides.
-        padding: [usize; 2],
-        /// `[oph, opw]`, each smaller than its stride.
-        output_padding: [usize; 2],
-    },
+    /// A transposed 2-D convolution ([`ConvTranspose2d`]).
+    ConvTranspose2d(ConvTranspose2d),
 }
 
 impl Layer {
     /// The layer's kind, as used in error messages and node names.
     pub fn kind(&self) -> &'static str {
         match self {
-            Layer::Dense { .. } => "Dense",
-            Layer::BatchNorm { .. } => "BatchNorm",
+            Layer::Dense(_) => "Dense",
+            Layer::BatchNorm(_) => "BatchNorm",
             Layer::LeakyRelu { .. } => "LeakyRelu",
             Layer::Relu => "Relu",
             Layer::Tanh => "Tanh",
             Layer::Reshape { .. } => "Reshape",
-            Layer::ConvTranspose2d { .. } => "ConvTranspose2d",
-        }
-    }
-}
-
-/// The shape of the activations between two layers, batch dimension left out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FeatureShape {
-    /// `[N, features]`.
-    Flat(usize),
-    /// `[N, C, H, W]`.
-    Map(ImageShape),
-}
-
-impl FeatureShape {
-    /// Size of dimension 1 (features or channels), the axis BatchNorm normalises.
-    pub fn dim1(&self) -> usize {
-        match self {
-            FeatureShape::Flat(f) => *f,
-            FeatureShape::Map(s) => s.channels,
-        }
-    }
-
-    /// Dimensions after the batch dimension.
-    pub fn dims(&self) -> Vec<usize> {
-        match self {
-            FeatureShape::Flat(f) => vec![*f],
-            FeatureShape::Map(s) => vec![s.channels, s.height, s.width],
-        }
-    }
-
-    /// Values per sample (saturating at `usize::MAX`).
-    pub fn numel(&self) -> usize {
-        self.dims()
-            .iter()
-            .try_fold(1usize, |n, d| n.checked_mul(*d))
-            .unwrap_or(usize::MAX)
-    }
-}
-
-impl fmt::Display for FeatureShape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FeatureShape::Flat(n) => write!(f, "[N, {n}]"),
-            FeatureShape::Map(s) => write!(f, "[N, {}, {}, {}]", s.channels, s.height, s.width),
+            Layer::ConvTranspose2d(_) => "ConvTranspose2d",
         }
     }
 }
@@ -206,102 +140,9 @@ pub struct GeneratorSpec {
     /// The layers, applied in order.
     pub layers: Vec<Layer>,
     /// Extra metadata written verbatim into the ONNX `metadata_props` (dataset, steps, config
-    /// JSON, quality JSON...); see [`crate::onnx::metadata::keys`] for the recommended names. The keys the
-    /// runtime writes itself ([`crate::onnx::metadata::keys::RESERVED`]) are refused.
+    /// JSON, quality JSON...); see [`metadata::keys`] for the recommended names. The keys the
+    /// runtime writes itself ([`keys::RESERVED`]) are refused.
     pub metadata: BTreeMap<String, String>,
-}
-
-/// Why a [`GeneratorSpec`] cannot be exported.
-#[derive(Debug, thiserror::Error)]
-pub enum SpecError {
-    /// A size that must be positive is zero.
-    #[error("{what} must be at least 1")]
-    ZeroSize {
-        /// What is zero.
-        what: &'static str,
-    },
-    /// Classes and label embedding disagree.
-    #[error("conditioning: {problem}")]
-    Conditioning {
-        /// What is wrong.
-        problem: String,
-    },
-    /// A parameter buffer has the wrong number of values.
-    #[error("{location}: {what} has {actual} values, expected {expected}")]
-    Length {
-        /// Layer or table.
-        location: String,
-        /// Which buffer.
-        what: &'static str,
-        /// Expected number of values.
-        expected: usize,
-        /// Actual number of values.
-        actual: usize,
-    },
-    /// A layer cannot take the activations the previous layer produces.
-    #[error("{location}: takes {expected} but receives {found}")]
-    Shape {
-        /// Layer.
-        location: String,
-        /// What the layer needs.
-        expected: String,
-        /// What it gets.
-        found: FeatureShape,
-    },
-    /// A hyper-parameter is out of its valid range.
-    #[error("{location}: {problem}")]
-    Parameter {
-        /// Layer.
-        location: String,
-        /// What is wrong.
-        problem: String,
-    },
-    /// A weight is NaN or infinite (a diverged run?).
-    #[error("{location}: {what} contains a NaN or infinite value (did training diverge?)")]
-    NonFinite {
-        /// Layer or table.
-        location: String,
-        /// Which buffer.
-        what: &'static str,
-    },
-    /// The last layer does not produce the declared image shape.
-    #[error("the layers produce {found}, but the image shape is {expected}")]
-    Output {
-        /// Declared image shape.
-        expected: ImageShape,
-        /// What the layers produce.
-        found: FeatureShape,
-    },
-    /// A BatchNorm does not directly follow a Dense or ConvTranspose2d layer.
-    #[error(
-        "layer {layer} (BatchNorm) cannot be folded: it follows {previous}, not Dense or ConvTranspose2d"
-    )]
-    UnfoldableBatchNorm {
-        /// Index of the BatchNorm.
-        layer: usize,
-        /// What precedes it.
-        previous: String,
-    },
-    /// `metadata` uses a key the runtime writes itself.
-    #[error("metadata key `{key}` is reserved for the runtime; choose another key")]
-    ReservedMetadataKey {
-        /// The offending key.
-        key: String,
-    },
-    /// Inputs to [`GeneratorSpec::forward_reference`] do not fit the spec.
-    #[error("reference forward: {problem}")]
-    Input {
-        /// What is wrong.
-        problem: String,
-    },
-    /// Writing the ONNX file failed.
-    #[error("{}: cannot write the ONNX file: {error}", path.display())]
-    Write {
-        /// Target path.
-        path: PathBuf,
-        /// Underlying error.
-        error: std::io::Error,
-    },
 }
 
 fn location(index: usize, layer: &Layer) -> String {
@@ -368,6 +209,25 @@ impl GeneratorSpec {
     /// Checks that every buffer has the right length and the shapes chain from the input to
     /// the image; returns the activation shape after each layer (`shapes[0]` is the input).
     pub fn shapes(&self) -> Result<Vec<FeatureShape>, SpecError> {
+        self.check_sizes()?;
+        self.check_conditioning()?;
+        let mut current = self.checked_input()?;
+        let mut shapes = vec![current];
+        for (index, layer) in self.layers.iter().enumerate() {
+            current = layer_output(index, layer, current)?;
+            shapes.push(current);
+        }
+        if current != FeatureShape::Map(self.image) {
+            return Err(SpecError::Output {
+                expected: self.image,
+                found: current,
+            });
+        }
+        Ok(shapes)
+    }
+
+    /// Step 1 of [`GeneratorSpec::shapes`]: `z_dim` and the image dimensions are positive.
+    fn check_sizes(&self) -> Result<(), SpecError> {
         if self.z_dim == 0 {
             return Err(SpecError::ZeroSize { what: "z_dim" });
         }
@@ -380,21 +240,23 @@ impl GeneratorSpec {
                 return Err(SpecError::ZeroSize { what });
             }
         }
+        Ok(())
+    }
+
+    /// Step 2 of [`GeneratorSpec::shapes`]: classes and label embedding agree (both absent, or
+    /// one table row per class, with finite values).
+    fn check_conditioning(&self) -> Result<(), SpecError> {
         match (&self.label_embedding, self.classes.is_empty()) {
-            (None, true) => {}
-            (Some(_), true) => {
-                return Err(SpecError::Conditioning {
-                    problem: "a label embedding is given but the class list is empty".into(),
-                });
-            }
-            (None, false) => {
-                return Err(SpecError::Conditioning {
-                    problem: format!(
-                        "{} classes are listed but there is no label embedding",
-                        self.classes.len()
-                    ),
-                });
-            }
+            (None, true) => Ok(()),
+            (Some(_), true) => Err(SpecError::Conditioning {
+                problem: "a label embedding is given but the class list is empty".into(),
+            }),
+            (None, false) => Err(SpecError::Conditioning {
+                problem: format!(
+                    "{} classes are listed but there is no label embedding",
+                    self.classes.len()
+                ),
+            }),
             (Some(table), false) => {
                 if table.rows != self.classes.len() {
                     return Err(SpecError::Conditioning {
@@ -415,9 +277,14 @@ impl GeneratorSpec {
                     "table",
                     &table.data,
                     product(&[table.rows, table.cols]),
-                )?;
+                )
             }
         }
+    }
+
+    /// Step 3 of [`GeneratorSpec::shapes`]: the first layer's input, with the input and the
+    /// image within [`MAX_VALUES_PER_SAMPLE`].
+    fn checked_input(&self) -> Result<FeatureShape, SpecError> {
         let input = FeatureShape::Flat(self.input_features());
         if input.numel() > MAX_VALUES_PER_SAMPLE || self.image.numel() > MAX_VALUES_PER_SAMPLE {
             return Err(SpecError::Parameter {
@@ -428,214 +295,13 @@ impl GeneratorSpec {
                 ),
             });
         }
-        let mut shapes = vec![input];
-        for (index, layer) in self.layers.iter().enumerate() {
-            let at = location(index, layer);
-            let input = *shapes.last().expect("shapes starts non-empty");
-            let output = match layer {
-                Layer::Dense { weight, bias } => {
-                    let FeatureShape::Flat(features) = input else {
-                        return Err(SpecError::Shape {
-                            location: at,
-                            expected: "[N, features]".into(),
-                            found: input,
-                        });
-                    };
-                    if weight.rows != features {
-                        return Err(SpecError::Shape {
-                            location: at,
-                            expected: format!("[N, {}]", weight.rows),
-                            found: input,
-                        });
-                    }
-                    if weight.cols == 0 {
-                        return Err(SpecError::ZeroSize {
-                            what: "Dense output width",
-                        });
-                    }
-                    check_len(
-                        &at,
-                        "weight",
-                        &weight.data,
-                        product(&[weight.rows, weight.cols]),
-                    )?;
-                    if let Some(b) = bias {
-                        check_len(&at, "bias", b, weight.cols)?;
-                    }
-                    FeatureShape::Flat(weight.cols)
-                }
-                Layer::BatchNorm {
-                    gamma,
-                    beta,
-                    mean,
-                    var,
-                    epsilon,
-                } => {
-                    let n = input.dim1();
-                    check_len(&at, "gamma", gamma, n)?;
-                    check_len(&at, "beta", beta, n)?;
-                    check_len(&at, "mean", mean, n)?;
-                    check_len(&at, "var", var, n)?;
-                    if !(epsilon.is_finite() && *epsilon >= 0.0) {
-                        return Err(SpecError::Parameter {
-                            location: at,
-                            problem: format!("epsilon {epsilon} must be finite and non-negative"),
-                        });
-                    }
-                    if let Some(v) = var.iter().find(|v| **v + *epsilon <= 0.0) {
-                        return Err(SpecError::Parameter {
-                            location: at,
-                            problem: format!("var + epsilon must be positive, found var {v}"),
-                        });
-                    }
-                    input
-                }
-                Layer::LeakyRelu { alpha } => {
-                    if !alpha.is_finite() {
-                        return Err(SpecError::Parameter {
-                            location: at,
-                            problem: format!("alpha {alpha} is not finite"),
-                        });
-                    }
-                    input
-                }
-                Layer::Relu | Layer::Tanh => input,
-                Layer::Reshape {
-                    channels,
-                    height,
-                    width,
-                } => {
-                    let target = ImageShape {
-                        channels: *channels,
-                        height: *height,
-                        width: *width,
-                    };
-                    if target.checked_numel() == Some(0) {
-                        return Err(SpecError::ZeroSize {
-                            what: "Reshape dimensions",
-                        });
-                    }
-                    match input {
-                        FeatureShape::Flat(f) if f == target.numel() => FeatureShape::Map(target),
-                        _ => {
-                            return Err(SpecError::Shape {
-                                location: at,
-                                expected: format!("[N, {}]", target.numel()),
-                                found: input,
-                            });
-                        }
-                    }
-                }
-                Layer::ConvTranspose2d {
-                    weight,
-                    c_in,
-                    c_out,
-                    kernel,
-                    bias,
-                    stride,
-                    padding,
-                    output_padding,
-                } => {
-                    let FeatureShape::Map(map) = input else {
-                        return Err(SpecError::Shape {
-                            location: at,
-                            expected: format!("[N, {c_in}, H, W]"),
-                            found: input,
-                        });
-                    };
-                    if map.channels != *c_in {
-                        return Err(SpecError::Shape {
-                            location: at,
-                            expected: format!("[N, {c_in}, H, W]"),
-                            found: input,
-                        });
-                    }
-                    if *c_out == 0 || kernel.contains(&0) {
-                        return Err(SpecError::ZeroSize {
-                            what: "ConvTranspose2d c_out and kernel",
-                        });
-                    }
-                    if stride.contains(&0) {
-                        return Err(SpecError::Parameter {
-                            location: at,
-                            problem: "stride must be at least 1".into(),
-                        });
-                    }
-                    if output_padding[0] >= stride[0] || output_padding[1] >= stride[1] {
-                        return Err(SpecError::Parameter {
-                            location: at,
-                            problem: format!(
-                                "output_padding {output_padding:?} must be smaller than stride {stride:?}"
-                            ),
-                        });
-                    }
-                    check_len(
-                        &at,
-                        "weight",
-                        weight,
-                        product(&[*c_in, *c_out, kernel[0], kernel[1]]),
-                    )?;
-                    if let Some(b) = bias {
-                        check_len(&at, "bias", b, *c_out)?;
-                    }
-                    let h = deconv_out(
-                        map.height,
-                        kernel[0],
-                        stride[0],
-                        padding[0],
-                        output_padding[0],
-                    );
-                    let w = deconv_out(
-                        map.width,
-                        kernel[1],
-                        stride[1],
-                        padding[1],
-                        output_padding[1],
-                    );
-                    let (Some(height), Some(width)) = (h, w) else {
-                        return Err(SpecError::Parameter {
-                            location: at,
-                            problem: format!(
-                                "padding {padding:?} leaves no output for a {}x{} input",
-                                map.height, map.width
-                            ),
-                        });
-                    };
-                    FeatureShape::Map(ImageShape {
-                        channels: *c_out,
-                        height,
-                        width,
-                    })
-                }
-            };
-            if output.numel() > MAX_VALUES_PER_SAMPLE {
-                return Err(SpecError::Parameter {
-                    location: location(index, layer),
-                    problem: format!(
-                        "its output {output} has more than {MAX_VALUES_PER_SAMPLE} values per sample"
-                    ),
-                });
-            }
-            shapes.push(output);
-        }
-        let last = *shapes.last().expect("shapes starts non-empty");
-        if last != FeatureShape::Map(self.image) {
-            return Err(SpecError::Output {
-                expected: self.image,
-                found: last,
-            });
-        }
-        Ok(shapes)
+        Ok(input)
     }
 
     /// Checks the spec (see [`GeneratorSpec::shapes`]) and its metadata keys.
     pub fn validate(&self) -> Result<(), SpecError> {
         self.shapes()?;
-        if let Some(key) = self
-            .metadata
-            .keys()
-            .find(|k| crate::onnx::metadata::keys::is_reserved(k))
-        {
+        if let Some(key) = self.metadata.keys().find(|k| keys::is_reserved(k)) {
             return Err(SpecError::ReservedMetadataKey { key: key.clone() });
         }
         Ok(())
@@ -649,26 +315,20 @@ impl GeneratorSpec {
         self.validate()?;
         let mut layers: Vec<Layer> = Vec::with_capacity(self.layers.len());
         for (index, layer) in self.layers.iter().enumerate() {
-            let Layer::BatchNorm {
-                gamma,
-                beta,
-                mean,
-                var,
-                epsilon,
-            } = layer
-            else {
+            let Layer::BatchNorm(bn) = layer else {
                 layers.push(layer.clone());
                 continue;
             };
-            let scale: Vec<f64> = gamma
+            let scale: Vec<f64> = bn
+                .gamma
                 .iter()
-                .zip(var)
-                .map(|(g, v)| *g as f64 / (*v as f64 + *epsilon as f64).sqrt())
+                .zip(&bn.var)
+                .map(|(g, v)| *g as f64 / (*v as f64 + bn.epsilon as f64).sqrt())
                 .collect();
             let shift =
-                |c: usize, b: f64| ((b - mean[c] as f64) * scale[c] + beta[c] as f64) as f32;
+                |c: usize, b: f64| ((b - bn.mean[c] as f64) * scale[c] + bn.beta[c] as f64) as f32;
             match layers.last_mut() {
-                Some(Layer::Dense { weight, bias }) => {
+                Some(Layer::Dense(Dense { weight, bias })) => {
                     let cols = weight.cols;
                     for (i, w) in weight.data.iter_mut().enumerate() {
                         *w = (*w as f64 * scale[i % cols]) as f32;
@@ -676,13 +336,13 @@ impl GeneratorSpec {
                     let old = bias.take().unwrap_or_else(|| vec![0.0; cols]);
                     *bias = Some((0..cols).map(|c| shift(c, old[c] as f64)).collect());
                 }
-                Some(Layer::ConvTranspose2d {
+                Some(Layer::ConvTranspose2d(ConvTranspose2d {
                     weight,
                     c_out,
                     kernel,
                     bias,
                     ..
-                }) => {
+                })) => {
                     let (c_out, taps) = (*c_out, kernel[0] * kernel[1]);
                     for (i, w) in weight.iter_mut().enumerate() {
                         *w = (*w as f64 * scale[(i / taps) % c_out]) as f32;
@@ -713,10 +373,10 @@ impl GeneratorSpec {
             .layers
             .iter()
             .map(|l| match l {
-                Layer::Dense { weight, bias } => {
+                Layer::Dense(Dense { weight, bias }) => {
                     weight.data.len() + bias.as_ref().map_or(0, Vec::len)
                 }
-                Layer::ConvTranspose2d { weight, bias, .. } => {
+                Layer::ConvTranspose2d(ConvTranspose2d { weight, bias, .. }) => {
                     weight.len() + bias.as_ref().map_or(0, Vec::len)
                 }
                 _ => 0,
@@ -731,16 +391,16 @@ impl GeneratorSpec {
         let mut macs = 0u64;
         for (layer, input) in self.layers.iter().zip(&shapes) {
             macs = macs.saturating_add(match (layer, input) {
-                (Layer::Dense { weight, .. }, _) => {
+                (Layer::Dense(Dense { weight, .. }), _) => {
                     (weight.rows as u64).saturating_mul(weight.cols as u64)
                 }
                 (
-                    Layer::ConvTranspose2d {
+                    Layer::ConvTranspose2d(ConvTranspose2d {
                         c_in,
                         c_out,
                         kernel,
                         ..
-                    },
+                    }),
                     FeatureShape::Map(m),
                 ) => [*c_in, *c_out, kernel[0], kernel[1], m.height, m.width]
                     .iter()
@@ -810,68 +470,110 @@ impl GeneratorSpec {
                 });
             }
         };
-        for (layer, input) in self.layers.iter().zip(&shapes) {
-            x = forward_layer(layer, *input, batch, &x);
+        for (index, (layer, input)) in self.layers.iter().zip(&shapes).enumerate() {
+            x = forward_layer(index, layer, *input, batch, &x)?;
         }
         Ok(x.into_iter().map(|v| v as f32).collect())
     }
+}
 
-    /// Encodes the spec (BatchNorm folded) as an ONNX `ModelProto`; see [`crate::onnx`].
-    pub fn to_model_proto(&self) -> Result<tract_onnx::pb::ModelProto, SpecError> {
-        crate::onnx::spec_to_model(&self.fold_batch_norm()?)
-    }
-
-    /// Encodes the spec (BatchNorm folded) as ONNX protobuf bytes.
-    pub fn to_onnx(&self) -> Result<Vec<u8>, SpecError> {
-        Ok(prost::Message::encode_to_vec(&self.to_model_proto()?))
-    }
-
-    /// Writes the ONNX file atomically (temporary file in the same folder, then rename).
-    pub fn write_onnx(&self, path: impl AsRef<Path>) -> Result<(), SpecError> {
-        let path = path.as_ref();
-        let bytes = self.to_onnx()?;
-        fsutil::write_atomic(path, &bytes).map_err(|source| SpecError::Write {
-            path: path.to_path_buf(),
-            error: source,
-        })
+impl ModelInfo {
+    /// The metadata a spec exports with.
+    pub fn from_spec(spec: &GeneratorSpec) -> ModelInfo {
+        ModelInfo {
+            format_version: metadata::FORMAT_VERSION,
+            z_dim: spec.z_dim,
+            image: spec.image,
+            classes: spec.classes.clone(),
+            pixel_range: metadata::PIXEL_RANGE,
+            metadata: spec.metadata.clone(),
+        }
     }
 }
 
-fn forward_layer(layer: &Layer, input: FeatureShape, batch: usize, x: &[f64]) -> Vec<f64> {
-    match layer {
-        Layer::Dense { weight, bias } => {
-            let (k, m) = (weight.rows, weight.cols);
-            let mut y = vec![0.0; batch * m];
-            for n in 0..batch {
-                for j in 0..m {
-                    let mut acc = bias.as_ref().map_or(0.0, |b| b[j] as f64);
-                    for i in 0..k {
-                        acc += x[n * k + i] * weight.data[i * m + j] as f64;
-                    }
-                    y[n * m + j] = acc;
-                }
+/// Checks layer `index` against the activations it receives and returns the shape it produces
+/// (at most [`MAX_VALUES_PER_SAMPLE`] values per sample): one step of
+/// [`GeneratorSpec::shapes`].
+fn layer_output(
+    index: usize,
+    layer: &Layer,
+    input: FeatureShape,
+) -> Result<FeatureShape, SpecError> {
+    let at = location(index, layer);
+    let output = match layer {
+        Layer::Dense(dense) => dense.output_shape(&at, input)?,
+        Layer::BatchNorm(bn) => {
+            bn.check(&at, input.dim1())?;
+            input
+        }
+        Layer::LeakyRelu { alpha } => {
+            if !alpha.is_finite() {
+                return Err(SpecError::Parameter {
+                    location: at,
+                    problem: format!("alpha {alpha} is not finite"),
+                });
             }
-            y
+            input
         }
-        Layer::BatchNorm {
-            gamma,
-            beta,
-            mean,
-            var,
-            epsilon,
-        } => {
-            let c = input.dim1();
-            let inner = input.numel() / c;
-            x.iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    let ch = (i / inner) % c;
-                    (v - mean[ch] as f64) / (var[ch] as f64 + *epsilon as f64).sqrt()
-                        * gamma[ch] as f64
-                        + beta[ch] as f64
-                })
-                .collect()
-        }
+        Layer::Relu | Layer::Tanh => input,
+        Layer::Reshape {
+            channels,
+            height,
+            width,
+        } => reshape_output(
+            &at,
+            ImageShape {
+                channels: *channels,
+                height: *height,
+                width: *width,
+            },
+            input,
+        )?,
+        Layer::ConvTranspose2d(conv) => FeatureShape::Map(conv.geometry(&at, input)?.output),
+    };
+    if output.numel() > MAX_VALUES_PER_SAMPLE {
+        return Err(SpecError::Parameter {
+            location: at,
+            problem: format!(
+                "its output {output} has more than {MAX_VALUES_PER_SAMPLE} values per sample"
+            ),
+        });
+    }
+    Ok(output)
+}
+
+/// A `Reshape` to `target` of `input` (located `at`): `[N, C*H*W]` becomes `[N, C, H, W]`.
+fn reshape_output(
+    at: &str,
+    target: ImageShape,
+    input: FeatureShape,
+) -> Result<FeatureShape, SpecError> {
+    if target.checked_numel() == Some(0) {
+        return Err(SpecError::ZeroSize {
+            what: "Reshape dimensions",
+        });
+    }
+    match input {
+        FeatureShape::Flat(f) if f == target.numel() => Ok(FeatureShape::Map(target)),
+        _ => Err(SpecError::Shape {
+            location: at.to_string(),
+            expected: format!("[N, {}]", target.numel()),
+            found: input,
+        }),
+    }
+}
+
+/// One layer of [`GeneratorSpec::forward_reference`] on `x` (`[batch, input]`, f64).
+fn forward_layer(
+    index: usize,
+    layer: &Layer,
+    input: FeatureShape,
+    batch: usize,
+    x: &[f64],
+) -> Result<Vec<f64>, SpecError> {
+    Ok(match layer {
+        Layer::Dense(dense) => dense.forward(batch, x),
+        Layer::BatchNorm(bn) => bn.forward(input, x),
         Layer::LeakyRelu { alpha } => x
             .iter()
             .map(|v| if *v >= 0.0 { *v } else { *alpha as f64 * v })
@@ -879,7 +581,121 @@ fn forward_layer(layer: &Layer, input: FeatureShape, batch: usize, x: &[f64]) ->
         Layer::Relu => x.iter().map(|v| v.max(0.0)).collect(),
         Layer::Tanh => x.iter().map(|v| v.tanh()).collect(),
         Layer::Reshape { .. } => x.to_vec(),
-        Layer::ConvTranspose2d {
+        Layer::ConvTranspose2d(conv) => {
+            let geometry = conv.geometry(&location(index, layer), input)?;
+            conv.forward(geometry, batch, x)
+        }
+    })
+}
+
+impl Dense {
+    /// Checks the weights and bias against the input (`[N, features]`, located `at`) and
+    /// returns the output shape `[N, out]`.
+    fn output_shape(&self, at: &str, input: FeatureShape) -> Result<FeatureShape, SpecError> {
+        let weight = &self.weight;
+        let FeatureShape::Flat(features) = input else {
+            return Err(SpecError::Shape {
+                location: at.to_string(),
+                expected: "[N, features]".into(),
+                found: input,
+            });
+        };
+        if weight.rows != features {
+            return Err(SpecError::Shape {
+                location: at.to_string(),
+                expected: format!("[N, {}]", weight.rows),
+                found: input,
+            });
+        }
+        if weight.cols == 0 {
+            return Err(SpecError::ZeroSize {
+                what: "Dense output width",
+            });
+        }
+        check_len(
+            at,
+            "weight",
+            &weight.data,
+            product(&[weight.rows, weight.cols]),
+        )?;
+        if let Some(b) = &self.bias {
+            check_len(at, "bias", b, weight.cols)?;
+        }
+        Ok(FeatureShape::Flat(weight.cols))
+    }
+
+    /// The reference product `x W + b` on `[batch, in]`, accumulated in f64.
+    fn forward(&self, batch: usize, x: &[f64]) -> Vec<f64> {
+        let (k, m) = (self.weight.rows, self.weight.cols);
+        let mut y = vec![0.0; batch * m];
+        for n in 0..batch {
+            for j in 0..m {
+                let mut acc = self.bias.as_ref().map_or(0.0, |b| b[j] as f64);
+                for i in 0..k {
+                    acc += x[n * k + i] * self.weight.data[i * m + j] as f64;
+                }
+                y[n * m + j] = acc;
+            }
+        }
+        y
+    }
+}
+
+impl BatchNorm {
+    /// Checks the four buffers (`features` values each, finite) and the epsilon of the layer
+    /// located `at`.
+    fn check(&self, at: &str, features: usize) -> Result<(), SpecError> {
+        check_len(at, "gamma", &self.gamma, features)?;
+        check_len(at, "beta", &self.beta, features)?;
+        check_len(at, "mean", &self.mean, features)?;
+        check_len(at, "var", &self.var, features)?;
+        let epsilon = self.epsilon;
+        if !(epsilon.is_finite() && epsilon >= 0.0) {
+            return Err(SpecError::Parameter {
+                location: at.to_string(),
+                problem: format!("epsilon {epsilon} must be finite and non-negative"),
+            });
+        }
+        if let Some(v) = self.var.iter().find(|v| **v + epsilon <= 0.0) {
+            return Err(SpecError::Parameter {
+                location: at.to_string(),
+                problem: format!("var + epsilon must be positive, found var {v}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The reference normalisation of `x` along dimension 1 of `input`.
+    fn forward(&self, input: FeatureShape, x: &[f64]) -> Vec<f64> {
+        let c = input.dim1();
+        let inner = input.numel() / c;
+        x.iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let ch = (i / inner) % c;
+                (v - self.mean[ch] as f64) / (self.var[ch] as f64 + self.epsilon as f64).sqrt()
+                    * self.gamma[ch] as f64
+                    + self.beta[ch] as f64
+            })
+            .collect()
+    }
+}
+
+/// The input and output maps of a [`ConvTranspose2d`], as checked by
+/// [`ConvTranspose2d::geometry`].
+#[derive(Clone, Copy, Debug)]
+struct ConvGeometry {
+    /// `[c_in, H, W]`.
+    input: ImageShape,
+    /// `[c_out, H_out, W_out]`.
+    output: ImageShape,
+}
+
+impl ConvTranspose2d {
+    /// Checks the layer (located `at`) against its input, which must be a `[N, c_in, H, W]`
+    /// map, and returns the input and output maps.
+    fn geometry(&self, at: &str, input: FeatureShape) -> Result<ConvGeometry, SpecError> {
+        let Self {
             weight,
             c_in,
             c_out,
@@ -888,55 +704,127 @@ fn forward_layer(layer: &Layer, input: FeatureShape, batch: usize, x: &[f64]) ->
             stride,
             padding,
             output_padding,
-        } => {
-            let FeatureShape::Map(m) = input else {
-                unreachable!("validated by shapes()")
-            };
-            let ho = deconv_out(
-                m.height,
-                kernel[0],
-                stride[0],
-                padding[0],
-                output_padding[0],
-            )
-            .expect("validated");
-            let wo = deconv_out(m.width, kernel[1], stride[1], padding[1], output_padding[1])
-                .expect("validated");
-            let (hi, wi) = (m.height, m.width);
-            let mut y = vec![0.0; batch * c_out * ho * wo];
-            for n in 0..batch {
-                for co in 0..*c_out {
-                    let b = bias.as_ref().map_or(0.0, |b| b[co] as f64);
-                    y[(n * c_out + co) * ho * wo..(n * c_out + co + 1) * ho * wo].fill(b);
-                }
-                for ci in 0..*c_in {
-                    for iy in 0..hi {
-                        for ix in 0..wi {
-                            let v = x[((n * c_in + ci) * hi + iy) * wi + ix];
-                            for co in 0..*c_out {
-                                for ky in 0..kernel[0] {
-                                    let oy = (iy * stride[0] + ky) as i64 - padding[0] as i64;
-                                    if oy < 0 || oy >= ho as i64 {
+        } = self;
+        let wrong_input = || SpecError::Shape {
+            location: at.to_string(),
+            expected: format!("[N, {c_in}, H, W]"),
+            found: input,
+        };
+        let FeatureShape::Map(map) = input else {
+            return Err(wrong_input());
+        };
+        if map.channels != *c_in {
+            return Err(wrong_input());
+        }
+        if *c_out == 0 || kernel.contains(&0) {
+            return Err(SpecError::ZeroSize {
+                what: "ConvTranspose2d c_out and kernel",
+            });
+        }
+        if stride.contains(&0) {
+            return Err(SpecError::Parameter {
+                location: at.to_string(),
+                problem: "stride must be at least 1".into(),
+            });
+        }
+        if output_padding[0] >= stride[0] || output_padding[1] >= stride[1] {
+            return Err(SpecError::Parameter {
+                location: at.to_string(),
+                problem: format!(
+                    "output_padding {output_padding:?} must be smaller than stride {stride:?}"
+                ),
+            });
+        }
+        check_len(
+            at,
+            "weight",
+            weight,
+            product(&[*c_in, *c_out, kernel[0], kernel[1]]),
+        )?;
+        if let Some(b) = bias {
+            check_len(at, "bias", b, *c_out)?;
+        }
+        let h = deconv_out(
+            map.height,
+            kernel[0],
+            stride[0],
+            padding[0],
+            output_padding[0],
+        );
+        let w = deconv_out(
+            map.width,
+            kernel[1],
+            stride[1],
+            padding[1],
+            output_padding[1],
+        );
+        let (Some(height), Some(width)) = (h, w) else {
+            return Err(SpecError::Parameter {
+                location: at.to_string(),
+                problem: format!(
+                    "padding {padding:?} leaves no output for a {}x{} input",
+                    map.height, map.width
+                ),
+            });
+        };
+        Ok(ConvGeometry {
+            input: map,
+            output: ImageShape {
+                channels: *c_out,
+                height,
+                width,
+            },
+        })
+    }
+
+    /// The reference transposed convolution of `x` (`[batch, c_in, H, W]`, f64) over the
+    /// checked `geometry`: each input value scatters its products into the output.
+    fn forward(&self, geometry: ConvGeometry, batch: usize, x: &[f64]) -> Vec<f64> {
+        let Self {
+            weight,
+            c_in,
+            c_out,
+            kernel,
+            bias,
+            stride,
+            padding,
+            ..
+        } = self;
+        let (hi, wi) = (geometry.input.height, geometry.input.width);
+        let (ho, wo) = (geometry.output.height, geometry.output.width);
+        let mut y = vec![0.0; batch * c_out * ho * wo];
+        for n in 0..batch {
+            for co in 0..*c_out {
+                let b = bias.as_ref().map_or(0.0, |b| b[co] as f64);
+                y[(n * c_out + co) * ho * wo..(n * c_out + co + 1) * ho * wo].fill(b);
+            }
+            for ci in 0..*c_in {
+                for iy in 0..hi {
+                    for ix in 0..wi {
+                        let v = x[((n * c_in + ci) * hi + iy) * wi + ix];
+                        for co in 0..*c_out {
+                            for ky in 0..kernel[0] {
+                                let oy = (iy * stride[0] + ky) as i64 - padding[0] as i64;
+                                if oy < 0 || oy >= ho as i64 {
+                                    continue;
+                                }
+                                for kx in 0..kernel[1] {
+                                    let ox = (ix * stride[1] + kx) as i64 - padding[1] as i64;
+                                    if ox < 0 || ox >= wo as i64 {
                                         continue;
                                     }
-                                    for kx in 0..kernel[1] {
-                                        let ox = (ix * stride[1] + kx) as i64 - padding[1] as i64;
-                                        if ox < 0 || ox >= wo as i64 {
-                                            continue;
-                                        }
-                                        let w = weight
-                                            [((ci * c_out + co) * kernel[0] + ky) * kernel[1] + kx]
-                                            as f64;
-                                        y[((n * c_out + co) * ho + oy as usize) * wo
-                                            + ox as usize] += v * w;
-                                    }
+                                    let w = weight
+                                        [((ci * c_out + co) * kernel[0] + ky) * kernel[1] + kx]
+                                        as f64;
+                                    y[((n * c_out + co) * ho + oy as usize) * wo + ox as usize] +=
+                                        v * w;
                                 }
                             }
                         }
                     }
                 }
             }
-            y
         }
+        y
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use runtime::noise::NoiseStream;
-use runtime::spec::{GeneratorSpec, ImageShape, Layer, Matrix};
+use runtime::spec::{BatchNorm, ConvTranspose2d, Dense, GeneratorSpec, ImageShape, Layer, Matrix};
 
 /// Deterministic pseudo-random weights.
 pub struct Weights(NoiseStream);
@@ -23,18 +23,18 @@ impl Weights {
     }
 
     pub fn dense(&mut self, rows: usize, cols: usize, bias: bool) -> Layer {
-        Layer::Dense {
+        Layer::Dense(Dense {
             weight: Matrix {
                 rows,
                 cols,
                 data: self.normal(rows * cols, 1.0 / (rows as f32).sqrt()),
             },
             bias: bias.then(|| self.normal(cols, 0.1)),
-        }
+        })
     }
 
     pub fn batch_norm(&mut self, n: usize) -> Layer {
-        Layer::BatchNorm {
+        Layer::BatchNorm(BatchNorm {
             gamma: self.normal(n, 0.1).into_iter().map(|g| 1.0 + g).collect(),
             beta: self.normal(n, 0.1),
             mean: self.normal(n, 0.2),
@@ -44,7 +44,7 @@ impl Weights {
                 .map(|v| 0.5 + v.abs())
                 .collect(),
             epsilon: 1e-5,
-        }
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -59,7 +59,7 @@ impl Weights {
         bias: bool,
     ) -> Layer {
         let fan_in = c_in * k * k / (s * s);
-        Layer::ConvTranspose2d {
+        Layer::ConvTranspose2d(ConvTranspose2d {
             weight: self.normal(c_in * c_out * k * k, 1.0 / (fan_in.max(1) as f32).sqrt()),
             c_in,
             c_out,
@@ -68,7 +68,7 @@ impl Weights {
             stride: [s, s],
             padding: [p, p],
             output_padding: [op, op],
-        }
+        })
     }
 }
 

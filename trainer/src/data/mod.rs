@@ -69,28 +69,10 @@ pub enum DataError {
     },
 }
 
-/// Channels, height and width of one image.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageShape {
-    /// 1 for grey, 3 for RGB.
-    pub channels: usize,
-    /// Rows of pixels.
-    pub height: usize,
-    /// Columns of pixels.
-    pub width: usize,
-}
-
-impl ImageShape {
-    /// Values in one image: channels × height × width.
-    pub fn len(&self) -> usize {
-        self.channels * self.height * self.width
-    }
-
-    /// True for a shape with no pixel.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+/// Channels, height and width of one image: the runtime's type, so a shape passes between
+/// the trainer, its exported generators and the runtime as it is (`{channels, height, width}`
+/// in JSON and TOML, as before). Its size is [`ImageShape::numel`].
+pub use runtime::shape::ImageShape;
 
 /// Real examples in memory: planar pixels in [-1, 1] and their class labels.
 #[derive(Clone, Debug)]
@@ -113,10 +95,10 @@ impl Dataset {
             path: PathBuf::from("<in memory>"),
             problem,
         };
-        if shape.is_empty() {
+        if shape.numel() == 0 {
             return Err(invalid(format!("image shape {shape:?} holds no pixel")));
         }
-        if pixels.len() != labels.len() * shape.len() {
+        if pixels.len() != labels.len() * shape.numel() {
             return Err(invalid(format!(
                 "{} pixel values do not make {} images of {shape:?}",
                 pixels.len(),
@@ -167,7 +149,7 @@ impl Dataset {
 
     /// Pixels of example `index`, planar, in [-1, 1].
     pub fn image(&self, index: usize) -> &[f32] {
-        let n = self.shape.len();
+        let n = self.shape.numel();
         &self.pixels[index * n..(index + 1) * n]
     }
 
@@ -175,7 +157,7 @@ impl Dataset {
     pub fn truncated(mut self, count: usize) -> Self {
         let count = count.min(self.len());
         self.labels.truncate(count);
-        self.pixels.truncate(count * self.shape.len());
+        self.pixels.truncate(count * self.shape.numel());
         self
     }
 }
@@ -280,7 +262,7 @@ impl Batcher {
         }
         let indices = &self.order[self.cursor.position..self.cursor.position + self.batch_size];
         self.cursor.position += self.batch_size;
-        let mut pixels = Vec::with_capacity(self.batch_size * dataset.shape().len());
+        let mut pixels = Vec::with_capacity(self.batch_size * dataset.shape().numel());
         let mut labels = Vec::with_capacity(self.batch_size);
         for &i in indices {
             pixels.extend_from_slice(dataset.image(i));

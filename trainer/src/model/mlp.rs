@@ -61,7 +61,7 @@ impl MlpGenerator {
         Self {
             label_embedding,
             hidden,
-            output: LinearConfig::new(width, image.len()).init(device),
+            output: LinearConfig::new(width, image.numel()).init(device),
             slope: config.leaky_slope,
             image: [image.channels, image.height, image.width],
         }
@@ -85,7 +85,7 @@ impl MlpDiscriminator {
     pub fn new(config: &ModelConfig, classes: usize, image: ImageShape, device: &Device) -> Self {
         let label_embedding = (classes > 0)
             .then(|| EmbeddingConfig::new(classes, config.label_embedding).init(device));
-        let mut width = image.len()
+        let mut width = image.numel()
             + label_embedding
                 .as_ref()
                 .map_or(0, |_| config.label_embedding);

@@ -183,7 +183,7 @@ pub struct AugmentReport {
 /// `n` examples of each class of `data`, drawn with `rng`, as a new data set.
 fn per_class_subset(data: &Dataset, n: usize, rng: &mut Pcg64) -> Result<Dataset, QualityError> {
     let classes = data.class_names().len();
-    let mut pixels = Vec::with_capacity(classes * n * data.shape().len());
+    let mut pixels = Vec::with_capacity(classes * n * data.shape().numel());
     let mut labels = Vec::with_capacity(classes * n);
     for c in 0..classes {
         let mut members: Vec<usize> = (0..data.len()).filter(|&i| data.labels()[i] == c).collect();
@@ -347,7 +347,7 @@ pub fn run(
             real[row].push(a);
             let k = settings.synthetic_for(n);
             for (arm, per_class) in synthetic.iter().enumerate() {
-                let (pixels, labels) = first_per_class(per_class, k, test.shape().len());
+                let (pixels, labels) = first_per_class(per_class, k, test.shape().numel());
                 let b = accuracy(&joined(&real_set, &pixels, &labels)?, init_seed)?;
                 info!(
                     repeat = r,

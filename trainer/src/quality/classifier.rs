@@ -169,7 +169,7 @@ impl Classifier {
 }
 
 fn images_tensor(pixels: Vec<f32>, image: ImageShape, device: &Device) -> Tensor<4> {
-    let count = pixels.len() / image.len();
+    let count = pixels.len() / image.numel();
     Tensor::from_data(
         TensorData::new(pixels, [count, image.channels, image.height, image.width]),
         device,
@@ -266,7 +266,7 @@ pub fn embed(
     image: ImageShape,
     device: &Device,
 ) -> Result<Features, QualityError> {
-    if image.is_empty() || !pixels.len().is_multiple_of(image.len()) {
+    if image.numel() == 0 || !pixels.len().is_multiple_of(image.numel()) {
         return Err(QualityError::Input(format!(
             "{} pixel values do not make whole images of {}x{}x{}",
             pixels.len(),
@@ -278,7 +278,7 @@ pub fn embed(
     let mut features = Vec::new();
     let mut predictions = Vec::new();
     let mut dim = 0;
-    for chunk in pixels.chunks(INFER_BATCH * image.len()) {
+    for chunk in pixels.chunks(INFER_BATCH * image.numel()) {
         let images = images_tensor(chunk.to_vec(), image, device); // [b, C, H, W]
         let (f, logits) = model.forward_features(images); // [b, dim], [b, classes]
         dim = f.dims()[1];
@@ -352,7 +352,7 @@ impl EvalClassifier {
     /// Embeds planar images `[count, C, H, W]` in [-1, 1]; checks they have the card's shape.
     pub fn embed(&self, pixels: &[f32]) -> Result<Features, QualityError> {
         let image = self.card.image;
-        if !pixels.len().is_multiple_of(image.len()) {
+        if !pixels.len().is_multiple_of(image.numel()) {
             return Err(QualityError::Input(format!(
                 "{} pixel values are not whole {}x{}x{} images, the shape the classifier was trained on",
                 pixels.len(),
@@ -465,7 +465,7 @@ impl EvalClassifier {
 
 /// All pixels of `data`, planar `[len, C, H, W]`.
 pub fn pixels_of(data: &Dataset) -> Vec<f32> {
-    let mut out = Vec::with_capacity(data.len() * data.shape().len());
+    let mut out = Vec::with_capacity(data.len() * data.shape().numel());
     for i in 0..data.len() {
         out.extend_from_slice(data.image(i));
     }

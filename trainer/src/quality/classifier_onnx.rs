@@ -121,8 +121,8 @@ pub fn burn_probabilities(
     pixels: &[f32],
 ) -> Result<Vec<f32>, QualityError> {
     let image = classifier.card.image;
-    let count = pixels.len() / image.len().max(1);
-    if count * image.len() != pixels.len() {
+    let count = pixels.len() / image.numel().max(1);
+    if count * image.numel() != pixels.len() {
         return Err(QualityError::Input(format!(
             "{} pixel values are not whole images of {}x{}x{}",
             pixels.len(),
@@ -182,7 +182,7 @@ pub fn write_onnx(classifier: &EvalClassifier, path: &Path) -> Result<OnnxExport
         }
     })?;
     // Fixed images that use the whole pixel range: the runtime's seeded noise, squashed.
-    let pixels: Vec<f32> = runtime::noise::noise(PARITY_IMAGES, classifier.card.image.len(), 1)
+    let pixels: Vec<f32> = runtime::noise::noise(PARITY_IMAGES, classifier.card.image.numel(), 1)
         .into_iter()
         .map(|v| (v * 0.8).tanh())
         .collect();

@@ -118,7 +118,7 @@ fn shuffled_pixels(data: &Dataset, count: usize, seed: u64) -> Vec<f32> {
     let mut order: Vec<usize> = (0..data.len()).collect();
     order.shuffle(&mut Pcg64::seed_from_u64(seed));
     order.truncate(count);
-    let mut pixels = Vec::with_capacity(order.len() * data.shape().len());
+    let mut pixels = Vec::with_capacity(order.len() * data.shape().numel());
     for &i in &order {
         pixels.extend_from_slice(data.image(i));
     }

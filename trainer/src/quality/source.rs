@@ -90,14 +90,7 @@ impl SampleSource {
     /// Shape of the generated images.
     pub fn image(&self) -> ImageShape {
         match self {
-            Self::Onnx(g) => {
-                let s = g.info().image;
-                ImageShape {
-                    channels: s.channels,
-                    height: s.height,
-                    width: s.width,
-                }
-            }
+            Self::Onnx(g) => g.info().image,
             Self::Run { image, .. } => *image,
         }
     }
