@@ -132,6 +132,25 @@ done
 pngs=$(find "$work/aarch64-png" -name '*.png' | wc -l)
 if [ "$pngs" -eq 16 ]; then echo "ok: 16 PNG files written under qemu"; else echo "FAIL: $pngs PNG files"; fail=1; fi
 
+# Filtered augmentation on the Pi: images/s with `--filter` (the shipped classifier) against
+# plain sampling, in one run under the same emulator; the ratio is what a Pi user pays.
+classifier="${FILTER_CLASSIFIER:-models/classifier-mnist-10k.onnx}"
+if [ -f "$classifier" ] && ! "$host_bin" info --model "$model" | grep -q "^classes: *none"; then
+  step "generate with --filter under qemu-aarch64 (images/s, filtered vs plain)"
+  rate() {
+    local start end
+    start=$(date +%s.%N)
+    qemu generate --model "$model" --count 200 --seed "$seed" --out "$work/$1" --format idx --quiet "${@:2}"
+    end=$(date +%s.%N)
+    awk "BEGIN { printf \"%.1f\", 200 / ($end - $start) }"
+  }
+  plain=$(rate rate-plain)
+  filtered=$(rate rate-filtered --filter "$classifier" --min-confidence 0.9)
+  accepted=$(tr -d ' \n' <"$work/rate-filtered/manifest.json" | grep -o '"accepted":\[[0-9,]*\]' || true)
+  echo "plain: $plain images/s; --filter $classifier --min-confidence 0.9: $filtered images/s ($(awk "BEGIN { printf \"%.2f\", $filtered / $plain }")x); $accepted"
+  counts "$work/rate-filtered" >/dev/null || { echo "FAIL: the filtered data set has no counts"; fail=1; }
+fi
+
 if [ "$fail" -ne 0 ]; then
   echo "cross-aarch64: FAILED" >&2
   exit 1

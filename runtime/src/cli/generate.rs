@@ -153,6 +153,22 @@ pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<()> {
         },
     };
     tracing::info!(model = %model.display(), count, seed, out = %out.display(), precision = %generator.precision(), "generating");
+    let bar = progress_bar(count, quiet);
+    let started = Instant::now();
+    let manifest = write_dataset(&generator, &model.display().to_string(), &request, |done| {
+        bar.set_position(done as u64)
+    })
+    .context("writing the data set")?;
+    bar.finish_and_clear();
+    println!(
+        "{}",
+        summary(&manifest, out, started.elapsed().as_secs_f64())
+    );
+    Ok(())
+}
+
+/// The progress bar of `count` images (hidden when `quiet`).
+fn progress_bar(count: usize, quiet: bool) -> ProgressBar {
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
@@ -165,12 +181,11 @@ pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<()> {
         .expect("valid template")
         .progress_chars("=> "),
     );
-    let started = Instant::now();
-    let manifest = write_dataset(&generator, &model.display().to_string(), &request, |done| {
-        bar.set_position(done as u64)
-    })
-    .context("writing the data set")?;
-    bar.finish_and_clear();
+    bar
+}
+
+/// The one-line summary: images per class, format, folder, time, and the filter's acceptance.
+fn summary(manifest: &runtime::dataset::Manifest, out: &std::path::Path, seconds: f64) -> String {
     let per_class = if manifest.counts.is_empty() {
         String::new()
     } else {
@@ -183,12 +198,21 @@ pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<()> {
             .collect();
         format!(" ({})", parts.join(", "))
     };
-    println!(
-        "wrote {count} images{per_class} as {} to {} in {:.2} s; manifest: {}",
+    let filter = manifest.filter.as_ref().map_or(String::new(), |f| {
+        let (drawn, kept) = (
+            f.drawn.iter().sum::<usize>(),
+            f.accepted.iter().sum::<usize>(),
+        );
+        format!(
+            "; the filter kept {kept} of {drawn} candidates ({:.1} %)",
+            100.0 * kept as f64 / drawn.max(1) as f64
+        )
+    });
+    format!(
+        "wrote {} images{per_class} as {} to {} in {seconds:.2} s{filter}; manifest: {}",
+        manifest.count,
         manifest.format,
         out.display(),
-        started.elapsed().as_secs_f64(),
         out.join(runtime::dataset::MANIFEST).display()
-    );
-    Ok(())
+    )
 }

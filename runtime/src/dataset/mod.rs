@@ -117,6 +117,40 @@ pub fn write_dataset(
     writer.finish(&labels)?;
 
     let manifest = Manifest {
+        noise: NoiseRecord {
+            algorithm: noise::NOISE_ALGORITHM.to_string(),
+            fingerprint: format!("{:016x}", fingerprint.finish()),
+            truncation: request.sampling.truncation,
+        },
+        filter: filter_record,
+        folders: layout.folders,
+        files: layout.files,
+        counts,
+        ..manifest_base(generator, model_label, request, &labels)
+    };
+    let manifest_path = root.join(MANIFEST);
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Output {
+        path: manifest_path.clone(),
+        problem: format!("cannot serialise the manifest: {e}"),
+    })?;
+    writers::write_synced(&manifest_path, &json)?;
+    staged.commit().map_err(|e| Error::Output {
+        path: request.out.clone(),
+        problem: format!("cannot move the finished data set into place: {e}"),
+    })?;
+    Ok(manifest)
+}
+
+/// The manifest fields known before generating (the noise record, filter record, counts and
+/// files are filled in after).
+fn manifest_base(
+    generator: &Generator,
+    model_label: &str,
+    request: &DatasetRequest,
+    labels: &Labels,
+) -> Manifest {
+    let info = generator.info();
+    Manifest {
         manifest_version: MANIFEST_VERSION,
         generator: format!("gantry-runtime {}", env!("CARGO_PKG_VERSION")),
         model: model_label.to_string(),
@@ -134,27 +168,16 @@ pub fn write_dataset(
         .to_string(),
         class: request.class,
         classes: info.classes.clone(),
-        counts,
-        image_shape: shape,
+        counts: Vec::new(),
+        image_shape: info.image,
         pixel_mapping: PIXEL_MAPPING.to_string(),
         noise: NoiseRecord {
             algorithm: noise::NOISE_ALGORITHM.to_string(),
-            fingerprint: format!("{:016x}", fingerprint.finish()),
-            truncation: request.sampling.truncation,
+            fingerprint: String::new(),
+            truncation: None,
         },
-        filter: filter_record,
-        folders: layout.folders,
-        files: layout.files,
-    };
-    let manifest_path = root.join(MANIFEST);
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Output {
-        path: manifest_path.clone(),
-        problem: format!("cannot serialise the manifest: {e}"),
-    })?;
-    writers::write_synced(&manifest_path, &json)?;
-    staged.commit().map_err(|e| Error::Output {
-        path: request.out.clone(),
-        problem: format!("cannot move the finished data set into place: {e}"),
-    })?;
-    Ok(manifest)
+        filter: None,
+        folders: Vec::new(),
+        files: Vec::new(),
+    }
 }

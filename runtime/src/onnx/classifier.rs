@@ -35,7 +35,7 @@ use tract_onnx::pb::{
 
 use crate::error::Error;
 use crate::fsutil;
-use crate::onnx::metadata::{MetadataError, PIXEL_RANGE};
+use crate::onnx::metadata::{self, MetadataError, PIXEL_RANGE, problem};
 use crate::onnx::spec::{ImageShape, MAX_VALUES_PER_SAMPLE, Matrix, SpecError};
 use crate::onnx::{
     BATCH_DIM, IR_VERSION, OPSET_VERSION, attr_int, attr_ints, node, tensor_f32, value_info,
@@ -135,6 +135,109 @@ pub struct ClassifierSpec {
     /// Free metadata (data set, test accuracy, the trainer's card...); keys must not be
     /// [reserved](keys::RESERVED).
     pub metadata: BTreeMap<String, String>,
+}
+
+/// The classifier's graph as it is built: nodes, weights and the shapes of intermediate values.
+#[derive(Default)]
+struct GraphBuilder {
+    nodes: Vec<tract_onnx::pb::NodeProto>,
+    initializers: Vec<tract_onnx::pb::TensorProto>,
+    value_infos: Vec<tract_onnx::pb::ValueInfoProto>,
+}
+
+impl GraphBuilder {
+    /// Adds `n`, whose output has `dims` per image.
+    fn push(&mut self, n: tract_onnx::pb::NodeProto, dims: &[usize]) {
+        if let Some(out) = n.output.first() {
+            self.value_infos
+                .push(value_info(out, DataType::Float, dims));
+        }
+        self.nodes.push(n);
+    }
+
+    /// Conv ("same" padding) → ReLU → 2×2 max-pool on `input`; returns the pool's output.
+    fn conv_block(
+        &mut self,
+        prefix: &str,
+        conv: &Conv,
+        input: &str,
+        conv_shape: ImageShape,
+        pool_shape: ImageShape,
+    ) -> String {
+        let dims = |s: ImageShape| [s.channels, s.height, s.width];
+        let (w, b) = (format!("{prefix}.weight"), format!("{prefix}.bias"));
+        self.initializers.push(tensor_f32(
+            &w,
+            &[conv.c_out, conv.c_in, conv.kernel[0], conv.kernel[1]],
+            &conv.weight,
+        ));
+        self.initializers
+            .push(tensor_f32(&b, &[conv.c_out], &conv.bias));
+        let (conv_out, relu_out, pool_out) = (
+            format!("{prefix}.output"),
+            format!("{prefix}.relu"),
+            format!("{prefix}.pool"),
+        );
+        let conv_attrs = vec![
+            attr_ints("kernel_shape", &conv.kernel),
+            attr_ints("strides", &[1, 1]),
+            attr_ints("pads", &conv.pads()),
+            attr_ints("dilations", &[1, 1]),
+            attr_int("group", 1),
+        ];
+        let conv_node = node(
+            &format!("{prefix}.Conv"),
+            "Conv",
+            &[input, &w, &b],
+            &conv_out,
+            conv_attrs,
+        );
+        self.push(conv_node, &dims(conv_shape));
+        let relu = node(
+            &format!("{prefix}.Relu"),
+            "Relu",
+            &[&conv_out],
+            &relu_out,
+            vec![],
+        );
+        self.push(relu, &dims(conv_shape));
+        let pool_attrs = vec![
+            attr_ints("kernel_shape", &[2, 2]),
+            attr_ints("strides", &[2, 2]),
+            attr_ints("pads", &[0, 0, 0, 0]),
+            attr_int("ceil_mode", 0),
+        ];
+        let pool = node(
+            &format!("{prefix}.MaxPool"),
+            "MaxPool",
+            &[&relu_out],
+            &pool_out,
+            pool_attrs,
+        );
+        self.push(pool, &dims(pool_shape));
+        pool_out
+    }
+
+    /// `Gemm(input, W, b)` named `prefix`, output `out`; returns `out`.
+    fn dense(&mut self, prefix: &str, dense: &Dense, input: &str, out: &str) -> String {
+        let (w, b) = (format!("{prefix}.weight"), format!("{prefix}.bias"));
+        self.initializers.push(tensor_f32(
+            &w,
+            &[dense.weight.rows, dense.weight.cols],
+            &dense.weight.data,
+        ));
+        self.initializers
+            .push(tensor_f32(&b, &[dense.bias.len()], &dense.bias));
+        let gemm = node(
+            &format!("{prefix}.Gemm"),
+            "Gemm",
+            &[input, &w, &b],
+            out,
+            vec![],
+        );
+        self.push(gemm, &[dense.weight.cols]);
+        out.to_string()
+    }
 }
 
 /// Activation shapes of a checked [`ClassifierSpec`] for one image.
@@ -330,135 +433,54 @@ impl ClassifierSpec {
     /// The ONNX model of the spec (checked first).
     pub fn to_model_proto(&self) -> Result<ModelProto, SpecError> {
         let shapes = self.shapes()?;
-        let mut nodes = Vec::new();
-        let mut initializers = Vec::new();
-        let mut value_infos = Vec::new();
-        let mut intermediate = |name: &str, dims: &[usize]| {
-            value_infos.push(value_info(name, DataType::Float, dims));
-        };
-        let map_dims = |s: ImageShape| [s.channels, s.height, s.width];
-
+        let mut g = GraphBuilder::default();
         let mut current = INPUT_IMAGE.to_string();
         for (prefix, conv, conv_shape, pool_shape) in [
             ("conv1", &self.conv1, shapes.conv1, shapes.pool1),
             ("conv2", &self.conv2, shapes.conv2, shapes.pool2),
         ] {
-            let (w, b) = (format!("{prefix}.weight"), format!("{prefix}.bias"));
-            initializers.push(tensor_f32(
-                &w,
-                &[conv.c_out, conv.c_in, conv.kernel[0], conv.kernel[1]],
-                &conv.weight,
-            ));
-            initializers.push(tensor_f32(&b, &[conv.c_out], &conv.bias));
-            let conv_out = format!("{prefix}.output");
-            nodes.push(node(
-                &format!("{prefix}.Conv"),
-                "Conv",
-                &[&current, &w, &b],
-                &conv_out,
-                vec![
-                    attr_ints("kernel_shape", &conv.kernel),
-                    attr_ints("strides", &[1, 1]),
-                    attr_ints("pads", &conv.pads()),
-                    attr_ints("dilations", &[1, 1]),
-                    attr_int("group", 1),
-                ],
-            ));
-            intermediate(&conv_out, &map_dims(conv_shape));
-            let relu_out = format!("{prefix}.relu");
-            nodes.push(node(
-                &format!("{prefix}.Relu"),
-                "Relu",
-                &[&conv_out],
-                &relu_out,
-                vec![],
-            ));
-            intermediate(&relu_out, &map_dims(conv_shape));
-            let pool_out = format!("{prefix}.pool");
-            nodes.push(node(
-                &format!("{prefix}.MaxPool"),
-                "MaxPool",
-                &[&relu_out],
-                &pool_out,
-                vec![
-                    attr_ints("kernel_shape", &[2, 2]),
-                    attr_ints("strides", &[2, 2]),
-                    attr_ints("pads", &[0, 0, 0, 0]),
-                    attr_int("ceil_mode", 0),
-                ],
-            ));
-            intermediate(&pool_out, &map_dims(pool_shape));
-            current = pool_out;
+            current = g.conv_block(prefix, conv, &current, conv_shape, pool_shape);
         }
-        nodes.push(node(
-            "flatten",
-            "Flatten",
-            &[&current],
-            "flatten.output",
-            vec![attr_int("axis", 1)],
-        ));
-        intermediate("flatten.output", &[shapes.flat]);
-        current = "flatten.output".into();
-        for (prefix, dense, relu) in [
-            ("hidden", &self.hidden, true),
-            ("output", &self.output, false),
-        ] {
-            let (w, b) = (format!("{prefix}.weight"), format!("{prefix}.bias"));
-            initializers.push(tensor_f32(
-                &w,
-                &[dense.weight.rows, dense.weight.cols],
-                &dense.weight.data,
-            ));
-            initializers.push(tensor_f32(&b, &[dense.bias.len()], &dense.bias));
-            let gemm_out = if relu {
-                format!("{prefix}.output")
-            } else {
-                "logits".to_string()
-            };
-            nodes.push(node(
-                &format!("{prefix}.Gemm"),
-                "Gemm",
-                &[&current, &w, &b],
-                &gemm_out,
-                vec![],
-            ));
-            intermediate(&gemm_out, &[dense.weight.cols]);
-            current = gemm_out;
-            if relu {
-                // The ReLU output is the feature vector of FID and precision/recall.
-                nodes.push(node(
-                    &format!("{prefix}.Relu"),
-                    "Relu",
-                    &[&current],
-                    "features",
-                    vec![],
-                ));
-                intermediate("features", &[dense.weight.cols]);
-                current = "features".into();
-            }
-        }
-        nodes.push(node(
+        g.push(
+            node(
+                "flatten",
+                "Flatten",
+                &[&current],
+                "flatten.output",
+                vec![attr_int("axis", 1)],
+            ),
+            &[shapes.flat],
+        );
+        // The hidden layer's ReLU output is the feature vector of FID and precision/recall.
+        let hidden = g.dense("hidden", &self.hidden, "flatten.output", "hidden.output");
+        g.push(
+            node("hidden.Relu", "Relu", &[&hidden], "features", vec![]),
+            &[self.hidden.weight.cols],
+        );
+        let logits = g.dense("output", &self.output, "features", "logits");
+        g.nodes.push(node(
             "softmax",
             "Softmax",
-            &[&current],
+            &[&logits],
             OUTPUT_PROBABILITIES,
             vec![attr_int("axis", 1)],
         ));
+        let image = self.image;
         let graph = GraphProto {
             name: "gantry_classifier".into(),
-            node: nodes,
-            initializer: initializers,
+            node: g.nodes,
+            initializer: g.initializers,
             input: vec![value_info(
                 INPUT_IMAGE,
                 DataType::Float,
-                &map_dims(self.image),
+                &[image.channels, image.height, image.width],
             )],
             output: vec![value_info(
                 OUTPUT_PROBABILITIES,
                 DataType::Float,
                 &[shapes.classes],
             )],
-            value_info: value_infos,
+            value_info: g.value_infos,
             doc_string: "Gantry evaluation classifier: images in [-1, 1] to class probabilities."
                 .into(),
             ..Default::default()
@@ -612,13 +634,6 @@ pub struct ClassifierInfo {
     pub metadata: BTreeMap<String, String>,
 }
 
-fn problem(key: &str, problem: impl Into<String>) -> MetadataError {
-    MetadataError {
-        key: key.to_string(),
-        problem: problem.into(),
-    }
-}
-
 impl ClassifierInfo {
     /// The `metadata_props` entries, reserved keys first.
     pub fn to_props(&self) -> Vec<StringStringEntryProto> {
@@ -651,38 +666,9 @@ impl ClassifierInfo {
     /// Parses `metadata_props`: every reserved key must be present and consistent, and the
     /// kind must be [`KIND_CLASSIFIER`].
     pub fn from_props(props: &[StringStringEntryProto]) -> Result<ClassifierInfo, MetadataError> {
-        let mut map = BTreeMap::new();
-        for entry in props {
-            if map.insert(entry.key.clone(), entry.value.clone()).is_some() {
-                return Err(problem(&entry.key, "appears twice"));
-            }
-        }
-        match map.remove(keys::KIND).as_deref() {
-            Some(KIND_CLASSIFIER) => {}
-            Some(other) => {
-                return Err(problem(
-                    keys::KIND,
-                    format!("is {other:?}: the file is not a classifier"),
-                ));
-            }
-            None if map.contains_key(keys::Z_DIM) => {
-                return Err(problem(
-                    keys::KIND,
-                    "is missing and the file has a noise width: it is a Gantry generator, not a classifier; pass the .onnx that `trainer classifier` wrote beside its .bpk",
-                ));
-            }
-            None => {
-                return Err(problem(
-                    keys::KIND,
-                    "is missing: the file is not a classifier written by `trainer classifier` (or `trainer classifier-onnx`)",
-                ));
-            }
-        }
-        let mut take = |key: &str| {
-            map.remove(key)
-                .ok_or_else(|| problem(key, "is missing: the classifier file is incomplete"))
-        };
-        let version = take(keys::FORMAT_VERSION)?;
+        let mut map = metadata::entries(props)?;
+        check_kind(&mut map)?;
+        let version = metadata::take(&mut map, keys::FORMAT_VERSION)?;
         let format_version: u32 = version.trim().parse().map_err(|_| {
             problem(
                 keys::FORMAT_VERSION,
@@ -697,42 +683,8 @@ impl ClassifierInfo {
                 ),
             ));
         }
-        let shape = take(keys::IMAGE_SHAPE)?;
-        let dims: Option<Vec<usize>> = shape
-            .split(',')
-            .map(|d| d.trim().parse::<usize>().ok().filter(|n| *n > 0))
-            .collect();
-        let Some([channels, height, width]) =
-            dims.as_deref().and_then(|d| <[usize; 3]>::try_from(d).ok())
-        else {
-            return Err(problem(
-                keys::IMAGE_SHAPE,
-                format!("is {shape:?}, expected three positive numbers \"C,H,W\" like \"1,28,28\""),
-            ));
-        };
-        let image = ImageShape {
-            channels,
-            height,
-            width,
-        };
-        if image
-            .checked_numel()
-            .is_none_or(|n| n > MAX_VALUES_PER_SAMPLE)
-        {
-            return Err(problem(
-                keys::IMAGE_SHAPE,
-                format!(
-                    "is {shape:?}: more than the limit of {MAX_VALUES_PER_SAMPLE} values per image"
-                ),
-            ));
-        }
-        let classes_json = take(keys::CLASSES)?;
-        let classes: Vec<String> = serde_json::from_str(&classes_json).map_err(|e| {
-            problem(
-                keys::CLASSES,
-                format!("is not a JSON array of strings ({e})"),
-            )
-        })?;
+        let image = metadata::image_shape(&mut map)?;
+        let classes = metadata::classes(&mut map)?;
         if classes.len() < 2 {
             return Err(problem(
                 keys::CLASSES,
@@ -742,34 +694,32 @@ impl ClassifierInfo {
                 ),
             ));
         }
-        let num_classes = take(keys::NUM_CLASSES)?;
-        if num_classes.trim() != classes.len().to_string() {
-            return Err(problem(
-                keys::NUM_CLASSES,
-                format!(
-                    "is {num_classes:?} but `{}` lists {} names",
-                    keys::CLASSES,
-                    classes.len()
-                ),
-            ));
-        }
-        let range = take(keys::PIXEL_RANGE)?;
-        let bounds: Vec<f32> = range
-            .split(',')
-            .filter_map(|v| v.trim().parse().ok())
-            .collect();
-        if bounds != PIXEL_RANGE {
-            return Err(problem(
-                keys::PIXEL_RANGE,
-                format!("is {range:?}, expected \"-1,1\""),
-            ));
-        }
+        metadata::check_pixel_range(&mut map)?;
         Ok(ClassifierInfo {
             format_version,
             image,
             classes,
             metadata: map,
         })
+    }
+}
+
+/// [`keys::KIND`] must say `classifier`; a generator's file is named as one.
+fn check_kind(map: &mut BTreeMap<String, String>) -> Result<(), MetadataError> {
+    match map.remove(keys::KIND).as_deref() {
+        Some(KIND_CLASSIFIER) => Ok(()),
+        Some(other) => Err(problem(
+            keys::KIND,
+            format!("is {other:?}: the file is not a classifier"),
+        )),
+        None if map.contains_key(keys::Z_DIM) => Err(problem(
+            keys::KIND,
+            "is missing and the file has a noise width: it is a Gantry generator, not a classifier; pass the .onnx that `trainer classifier` wrote beside its .bpk",
+        )),
+        None => Err(problem(
+            keys::KIND,
+            "is missing: the file is not a classifier written by `trainer classifier` (or `trainer classifier-onnx`)",
+        )),
     }
 }
 

@@ -89,7 +89,7 @@ pub struct ModelInfo {
     pub metadata: BTreeMap<String, String>,
 }
 
-fn problem(key: &str, problem: impl Into<String>) -> MetadataError {
+pub(crate) fn problem(key: &str, problem: impl Into<String>) -> MetadataError {
     MetadataError {
         key: key.to_string(),
         problem: problem.into(),
@@ -150,7 +150,9 @@ impl ModelInfo {
 }
 
 /// The entries of `metadata_props` by key; a key given twice is an error.
-fn entries(props: &[StringStringEntryProto]) -> Result<BTreeMap<String, String>, MetadataError> {
+pub(crate) fn entries(
+    props: &[StringStringEntryProto],
+) -> Result<BTreeMap<String, String>, MetadataError> {
     let mut map = BTreeMap::new();
     for entry in props {
         if map.insert(entry.key.clone(), entry.value.clone()).is_some() {
@@ -161,7 +163,7 @@ fn entries(props: &[StringStringEntryProto]) -> Result<BTreeMap<String, String>,
 }
 
 /// Removes reserved `key` from `map` and returns its value; missing is an error.
-fn take(map: &mut BTreeMap<String, String>, key: &str) -> Result<String, MetadataError> {
+pub(crate) fn take(map: &mut BTreeMap<String, String>, key: &str) -> Result<String, MetadataError> {
     map.remove(key).ok_or_else(|| {
         problem(
             key,
@@ -199,13 +201,24 @@ fn format_version(map: &mut BTreeMap<String, String>) -> Result<u32, MetadataErr
     Ok(format_version)
 }
 
-/// The noise width ([`keys::Z_DIM`]) and the image shape ([`keys::IMAGE_SHAPE`], `"C,H,W"`),
-/// both within [`MAX_VALUES_PER_SAMPLE`].
+/// The noise width ([`keys::Z_DIM`]) and the image shape ([`keys::IMAGE_SHAPE`]), both within
+/// [`MAX_VALUES_PER_SAMPLE`].
 fn z_dim_and_image(
     map: &mut BTreeMap<String, String>,
 ) -> Result<(usize, ImageShape), MetadataError> {
     let z_dim = positive(keys::Z_DIM, &take(map, keys::Z_DIM)?)?;
+    let image = image_shape(map)?;
+    if z_dim > MAX_VALUES_PER_SAMPLE {
+        return Err(problem(
+            keys::Z_DIM,
+            format!("is {z_dim}, more than the limit of {MAX_VALUES_PER_SAMPLE}"),
+        ));
+    }
+    Ok((z_dim, image))
+}
 
+/// The image shape ([`keys::IMAGE_SHAPE`], `"C,H,W"`), within [`MAX_VALUES_PER_SAMPLE`].
+pub(crate) fn image_shape(map: &mut BTreeMap<String, String>) -> Result<ImageShape, MetadataError> {
     let shape = take(map, keys::IMAGE_SHAPE)?;
     let dims: Vec<usize> = shape
         .split(',')
@@ -223,30 +236,23 @@ fn z_dim_and_image(
             format!("is {shape:?}, expected three numbers \"C,H,W\""),
         ));
     };
-
-    let limit = MAX_VALUES_PER_SAMPLE;
-    if z_dim > limit {
-        return Err(problem(
-            keys::Z_DIM,
-            format!("is {z_dim}, more than the limit of {limit}"),
-        ));
-    }
     let image = ImageShape {
         channels,
         height,
         width,
     };
+    let limit = MAX_VALUES_PER_SAMPLE;
     if image.checked_numel().is_none_or(|n| n > limit) {
         return Err(problem(
             keys::IMAGE_SHAPE,
             format!("is {shape:?}: more than the limit of {limit} values per image"),
         ));
     }
-    Ok((z_dim, image))
+    Ok(image)
 }
 
 /// The class names ([`keys::CLASSES`], a JSON array), as many as [`keys::NUM_CLASSES`] says.
-fn classes(map: &mut BTreeMap<String, String>) -> Result<Vec<String>, MetadataError> {
+pub(crate) fn classes(map: &mut BTreeMap<String, String>) -> Result<Vec<String>, MetadataError> {
     let classes_json = take(map, keys::CLASSES)?;
     let classes: Vec<String> = serde_json::from_str(&classes_json).map_err(|e| {
         problem(
@@ -269,7 +275,7 @@ fn classes(map: &mut BTreeMap<String, String>) -> Result<Vec<String>, MetadataEr
 }
 
 /// [`keys::PIXEL_RANGE`], which must be [`PIXEL_RANGE`].
-fn check_pixel_range(map: &mut BTreeMap<String, String>) -> Result<(), MetadataError> {
+pub(crate) fn check_pixel_range(map: &mut BTreeMap<String, String>) -> Result<(), MetadataError> {
     let range = take(map, keys::PIXEL_RANGE)?;
     let bounds: Vec<f32> = range
         .split(',')
