@@ -3,7 +3,9 @@
 //! This module exists so that the firmware and any host reference (the runtime's int8
 //! path, a test, another language) compute the same bits. Every function here is plain,
 //! allocation-free and usable from `std` code; [`crate::Model::generate`] is nothing but
-//! these functions applied in order.
+//! these functions applied in order (its dot products run in [`crate::dense`]'s
+//! per-target kernels, which compute the same integers and are tested against
+//! [`dot_offsets`]).
 //!
 //! # The scheme
 //!

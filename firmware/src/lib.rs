@@ -8,6 +8,8 @@
 //!
 //! - [`kernels`]: the integer arithmetic, written down exactly, so that a host reference
 //!   can reproduce the firmware bit for bit.
+//! - [`dense`]: the same dot products, fast: word-at-a-time inner loops for the
+//!   Cortex-M0+ (thumbv6m) and, with the DSP instructions, the Cortex-M4 (thumbv7em).
 //! - [`blob`]: the versioned little-endian weight format and its never-panicking parser
 //!   (with the `std` feature: the writer).
 //! - [`noise`]: the seeded PCG32 + Box–Muller normal sampler for the latent `z`.
@@ -40,6 +42,7 @@
 extern crate std;
 
 pub mod blob;
+pub mod dense;
 #[cfg(feature = "std")]
 pub mod fuzzing;
 pub mod infer;

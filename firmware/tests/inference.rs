@@ -97,6 +97,84 @@ fn firmware_equals_the_documented_arithmetic() {
 }
 
 #[test]
+fn pairs_equal_two_single_samples() {
+    for conditional in [false, true] {
+        let m = float_model(conditional);
+        let blob = write(&quantize(&m, &calibration(&m)).unwrap()).unwrap();
+        let model = Model::parse(&blob).unwrap();
+        let label = |seed: u64| conditional.then_some(seed as usize % 10);
+        let mut z = vec![0f32; m.z_dim];
+        latent(99, &mut z);
+        for seed in 0..12u64 {
+            // Pair a seeded sample with a float one, both orders.
+            let samples = [
+                (Noise::Seed(seed), label(seed)),
+                (Noise::Float(&z), label(seed + 3)),
+            ];
+            for [first, second] in [samples, [samples[1], samples[0]]] {
+                let (mut a, mut b) = (vec![0u8; 784], vec![0u8; 784]);
+                model
+                    .generate_pair([first, second], [&mut a, &mut b])
+                    .unwrap();
+                let mut want = vec![0u8; 784];
+                model.generate(first.0, first.1, &mut want).unwrap();
+                assert_eq!(a, want, "first of the pair, seed {seed}");
+                model.generate(second.0, second.1, &mut want).unwrap();
+                assert_eq!(b, want, "second of the pair, seed {seed}");
+            }
+        }
+    }
+}
+
+#[test]
+fn pair_checks_both_samples_before_generating() {
+    let blob = conditional_blob().unwrap();
+    let model = Model::parse(&blob).unwrap();
+    let (mut a, mut b) = (vec![7u8; 784], vec![7u8; 784]);
+    let bad_label = model.generate_pair(
+        [(Noise::Seed(1), Some(2)), (Noise::Seed(2), Some(10))],
+        [&mut a, &mut b],
+    );
+    assert_eq!(
+        bad_label,
+        Err(GenerateError::LabelOutOfRange {
+            label: 10,
+            classes: 10
+        })
+    );
+    let short_z = model.generate_pair(
+        [
+            (Noise::Float(&[0.0; 3]), Some(1)),
+            (Noise::Seed(2), Some(1)),
+        ],
+        [&mut a, &mut b],
+    );
+    assert_eq!(
+        short_z,
+        Err(GenerateError::NoiseSize {
+            expected: 100,
+            found: 3
+        })
+    );
+    assert!(
+        a.iter().chain(&b).all(|&p| p == 7),
+        "nothing generated on error"
+    );
+    let mut short = vec![0u8; 10];
+    let bad_pixels = model.generate_pair(
+        [(Noise::Seed(1), Some(1)), (Noise::Seed(2), Some(1))],
+        [&mut a, &mut short],
+    );
+    assert_eq!(
+        bad_pixels,
+        Err(GenerateError::OutputSize {
+            expected: 784,
+            found: 10
+        })
+    );
+}
+
+#[test]
 fn int8_output_stays_close_to_f32() {
     let m = float_model(true);
     let blob = conditional_blob().unwrap();

@@ -2,7 +2,10 @@
 //! `firmware` and draws them on a 128×64 SSD1306 OLED over I2C, forever.
 //!
 //! It alternates two screens every few seconds:
-//! - a 4×2 grid of eight samples (seeds `s..s+8`, labels `0..8` for a conditional blob);
+//! - a 4×2 grid of eight samples (seeds `s..s+8`, labels `0..8` for a conditional blob),
+//!   generated two at a time with `Model::generate_pair` (one multiplication serves both
+//!   samples on the Cortex-M0+) and drawn into the display's frame buffer at once, so two
+//!   784-byte sample buffers serve them all;
 //! - one sample at 2× with its seed, label and the measured generation time.
 //!
 //! Wiring (I2C0 at 400 kHz): SSD1306 SDA → GP4 (pin 6), SCL → GP5 (pin 7),
@@ -23,7 +26,7 @@ use embedded_graphics::pixelcolor::BinaryColor;
 use embedded_graphics::prelude::*;
 use embedded_graphics::text::{Baseline, Text};
 use embedded_hal::delay::DelayNs;
-use firmware::render::{GrayImage, GridLayout, draw_grid, draw_image};
+use firmware::render::{GrayImage, GridLayout, draw_image};
 use firmware::{MNIST_PIXELS, Model, Noise};
 use hal::fugit::RateExtU32;
 use hal::pac;
@@ -44,21 +47,27 @@ const XTAL_FREQ_HZ: u32 = 12_000_000;
 /// Samples on the grid screen.
 const GRID: usize = 8;
 
+/// Bytes at a 4-byte boundary: the weight rows then start on word boundaries, which
+/// `firmware::dense` reads whole (any other placement works, with a few byte loads
+/// per row).
+#[repr(C, align(4))]
+struct Aligned<const N: usize>([u8; N]);
+
+/// Length of the blob.
+const BLOB_LEN: usize = include_bytes!("../../../../models/mnist-mlp-cond.gtfw").len();
+
 /// The weight blob, read in place from flash.
 #[cfg(not(feature = "weights-in-ram"))]
-static BLOB: &[u8] = include_bytes!("../../../../models/mnist-mlp-cond.gtfw");
-
-/// Length of the blob, to size the RAM copy.
-#[cfg(feature = "weights-in-ram")]
-const BLOB_LEN: usize = include_bytes!("../../../../models/mnist-mlp-cond.gtfw").len();
+static BLOB_STORAGE: Aligned<BLOB_LEN> =
+    Aligned(*include_bytes!("../../../../models/mnist-mlp-cond.gtfw"));
 
 /// The weight blob in SRAM: `.data` is copied from flash by cortex-m-rt before `main`.
 #[cfg(feature = "weights-in-ram")]
 #[unsafe(link_section = ".data")]
-static BLOB_IN_RAM: [u8; BLOB_LEN] = *include_bytes!("../../../../models/mnist-mlp-cond.gtfw");
+static BLOB_STORAGE: Aligned<BLOB_LEN> =
+    Aligned(*include_bytes!("../../../../models/mnist-mlp-cond.gtfw"));
 
-#[cfg(feature = "weights-in-ram")]
-static BLOB: &[u8] = &BLOB_IN_RAM;
+static BLOB: &[u8] = &BLOB_STORAGE.0;
 
 #[hal::entry]
 fn main() -> ! {
@@ -128,34 +137,37 @@ fn main() -> ! {
     )
     .unwrap();
 
-    // A static buffer (in .bss, so `size` counts it) rather than 6 KB of stack.
-    let samples =
-        cortex_m::singleton!(: [[u8; MNIST_PIXELS]; GRID] = [[0; MNIST_PIXELS]; GRID]).unwrap();
+    // Two samples at a time, in .bss (so `size` counts them): each pair is drawn into the
+    // display's frame buffer before the next is generated.
+    let samples = cortex_m::singleton!(: [[u8; MNIST_PIXELS]; 2] = [[0; MNIST_PIXELS]; 2]).unwrap();
     let mut seed: u64 = 0;
     loop {
         // Screen 1: a grid of eight samples.
-        for (i, pixels) in samples.iter_mut().enumerate() {
-            model
-                .generate(Noise::Seed(seed + i as u64), label_for(i), pixels)
-                .unwrap();
-        }
         display.clear_buffer();
-        let images = samples
-            .iter()
-            .filter_map(|p| GrayImage::new(p, 28, 28).ok());
-        let _ = draw_grid(&mut display, &grid, images);
+        for i in (0..GRID).step_by(2) {
+            let noise = |k: usize| (Noise::Seed(seed + k as u64), label_for(k));
+            let [a, b] = &mut *samples;
+            model
+                .generate_pair([noise(i), noise(i + 1)], [a, b])
+                .unwrap();
+            for (k, pixels) in samples.iter().enumerate() {
+                if let Ok(image) = GrayImage::new(pixels, 28, 28) {
+                    let origin = grid.cell_origin((i + k) as u32);
+                    let _ = draw_image(&mut display, &image, origin, grid.scale);
+                }
+            }
+        }
         let _ = display.flush();
         timer.delay_ms(3000);
 
         // Screen 2: one sample at 2× with its seed, label and generation time.
         let start = timer.get_counter();
         let label = label_for(0);
-        model
-            .generate(Noise::Seed(seed), label, &mut samples[0])
-            .unwrap();
+        let pixels = &mut samples[0];
+        model.generate(Noise::Seed(seed), label, pixels).unwrap();
         let micros = (timer.get_counter() - start).to_micros();
         display.clear_buffer();
-        if let Ok(image) = GrayImage::new(&samples[0], 28, 28) {
+        if let Ok(image) = GrayImage::new(pixels, 28, 28) {
             let _ = draw_image(&mut display, &image, Point::new(0, 4), 2);
         }
         let mut caption: heapless::String<64> = heapless::String::new();
