@@ -36,7 +36,7 @@ use tract_onnx::pb::{
 use crate::error::Error;
 use crate::fsutil;
 use crate::onnx::metadata::{self, MetadataError, PIXEL_RANGE, problem};
-use crate::onnx::spec::{ImageShape, MAX_VALUES_PER_SAMPLE, Matrix, SpecError};
+use crate::onnx::spec::{ImageShape, MAX_VALUES_PER_SAMPLE, Matrix, SpecError, check_len};
 use crate::onnx::{
     BATCH_DIM, IR_VERSION, OPSET_VERSION, attr_int, attr_ints, node, tensor_f32, value_info,
 };
@@ -259,29 +259,6 @@ pub struct ClassifierShapes {
     pub classes: usize,
 }
 
-fn check_values(
-    location: &str,
-    what: &'static str,
-    v: &[f32],
-    expected: usize,
-) -> Result<(), SpecError> {
-    if v.len() != expected {
-        return Err(SpecError::Length {
-            location: location.to_string(),
-            what,
-            expected,
-            actual: v.len(),
-        });
-    }
-    if v.iter().any(|x| !x.is_finite()) {
-        return Err(SpecError::NonFinite {
-            location: location.to_string(),
-            what,
-        });
-    }
-    Ok(())
-}
-
 /// The product of `dims`, or `None` past [`MAX_VALUES_PER_SAMPLE`].
 fn bounded(dims: &[usize]) -> Option<usize> {
     dims.iter()
@@ -314,8 +291,8 @@ fn check_conv(location: &str, conv: &Conv, c_in: usize) -> Result<(), SpecError>
     }
     let weights = bounded(&[conv.c_out, conv.c_in, conv.kernel[0], conv.kernel[1]])
         .ok_or_else(|| too_large(location))?;
-    check_values(location, "weight", &conv.weight, weights)?;
-    check_values(location, "bias", &conv.bias, conv.c_out)
+    check_len(location, "weight", &conv.weight, weights)?;
+    check_len(location, "bias", &conv.bias, conv.c_out)
 }
 
 fn check_dense(location: &str, dense: &Dense, inputs: usize) -> Result<(), SpecError> {
@@ -332,8 +309,8 @@ fn check_dense(location: &str, dense: &Dense, inputs: usize) -> Result<(), SpecE
         });
     }
     let weights = bounded(&[rows, cols]).ok_or_else(|| too_large(location))?;
-    check_values(location, "weight", &dense.weight.data, weights)?;
-    check_values(location, "bias", &dense.bias, cols)
+    check_len(location, "weight", &dense.weight.data, weights)?;
+    check_len(location, "bias", &dense.bias, cols)
 }
 
 impl ClassifierSpec {

@@ -156,7 +156,8 @@ fn product(dims: &[usize]) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-fn check_len(
+/// `v` has `expected` values, all finite; `location` and `what` name it in the error.
+pub(crate) fn check_len(
     location: &str,
     what: &'static str,
     v: &[f32],
