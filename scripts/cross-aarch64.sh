@@ -140,7 +140,7 @@ if [ -f "$classifier" ] && ! "$host_bin" info --model "$model" | grep -q "^class
   rate() {
     local start end
     start=$(date +%s.%N)
-    qemu generate --model "$model" --count 200 --seed "$seed" --out "$work/$1" --format idx --quiet "${@:2}"
+    qemu generate --model "$model" --count 200 --seed "$seed" --out "$work/$1" --format idx --quiet "${@:2}" >/dev/null
     end=$(date +%s.%N)
     awk "BEGIN { printf \"%.1f\", 200 / ($end - $start) }"
   }
