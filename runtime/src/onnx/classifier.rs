@@ -34,7 +34,6 @@ use tract_onnx::pb::{
 };
 
 use crate::error::Error;
-use crate::fsutil;
 use crate::onnx::metadata::{self, MetadataError, PIXEL_RANGE, problem};
 use crate::onnx::spec::{ImageShape, MAX_VALUES_PER_SAMPLE, Matrix, SpecError, check_len};
 use crate::onnx::{
@@ -483,12 +482,7 @@ impl ClassifierSpec {
 
     /// Writes the ONNX file atomically (a temporary file in the same folder, then a rename).
     pub fn write_onnx(&self, path: impl AsRef<Path>) -> Result<(), SpecError> {
-        let path = path.as_ref();
-        let bytes = self.to_onnx()?;
-        fsutil::write_atomic(path, &bytes).map_err(|error| SpecError::Write {
-            path: path.to_path_buf(),
-            error,
-        })
+        crate::onnx::write::write_model(path.as_ref(), &self.to_model_proto()?)
     }
 
     /// A direct, unoptimised forward pass (f64 arithmetic) of the network as described:

@@ -462,11 +462,16 @@ impl GeneratorSpec {
 
     /// Writes the ONNX file atomically (temporary file in the same folder, then rename).
     pub fn write_onnx(&self, path: impl AsRef<Path>) -> Result<(), SpecError> {
-        let path = path.as_ref();
-        let bytes = self.to_onnx()?;
-        fsutil::write_atomic(path, &bytes).map_err(|source| SpecError::Write {
-            path: path.to_path_buf(),
-            error: source,
-        })
+        write_model(path.as_ref(), &self.to_model_proto()?)
     }
+}
+
+/// Writes `model` to `path` atomically (a temporary file in the same folder, then a rename):
+/// the one writer of the generator and classifier specs.
+pub(crate) fn write_model(path: &Path, model: &ModelProto) -> Result<(), SpecError> {
+    let bytes = prost::Message::encode_to_vec(model);
+    fsutil::write_atomic(path, &bytes).map_err(|error| SpecError::Write {
+        path: path.to_path_buf(),
+        error,
+    })
 }
