@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Training speed, Gantry vs the book's TensorFlow reference, side by side in one run.
 #
-#   bash scripts/bench-vs-reference.sh [ROUNDS]
+#   bash scripts/bench-vs-reference.sh [ROUNDS]          (MODELS=mlp for one model)
 #
 # Alternates our bench (`cargo bench -p trainer --bench train_step`) and
 # ../shared/reference/keras_ch3_gan.py ROUNDS times (default 3) for the `mlp` (ch3) and
@@ -28,7 +28,7 @@ theirs() {
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 printf '| model | Gantry steps/s (flex CPU) | TensorFlow reference steps/s | ratio |\n|---|---|---|---|\n'
-for model in mlp dcgan; do
+for model in ${MODELS:-mlp dcgan}; do
   if [ "$model" = mlp ]; then ours_steps=3000; ref_steps=3020; else ours_steps=100; ref_steps=120; fi
   o=(); t=()
   for _ in $(seq "$rounds"); do

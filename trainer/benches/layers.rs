@@ -16,8 +16,8 @@ use std::time::Instant;
 use burn::nn::{BatchNormConfig, LinearConfig};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Distribution, Tensor};
-use trainer::kernels;
-use trainer::model::{deconv, leaky_relu, strided_conv};
+use trainer::kernels::{self, Activation};
+use trainer::model::{deconv, strided_conv};
 use trainer::training::initialize;
 
 // The trainer binary's allocator (see trainer/src/main.rs), so layers run as in `trainer train`.
@@ -96,7 +96,7 @@ fn main() {
         "mlp_dense_128_784_tanh",
         normal([BATCH, 128], &device),
         Some(dense_gflop(128, 784)),
-        |x| trainer::model::tanh(dense.forward(x)),
+        |x| kernels::linear(&dense, x, Activation::Tanh),
     );
     let dense = LinearConfig::new(784, 128).init(&device);
     initialize(&dense);
@@ -104,7 +104,7 @@ fn main() {
         "mlp_dense_784_128_lrelu",
         normal([BATCH, 784], &device),
         Some(dense_gflop(784, 128)),
-        |x| leaky_relu(dense.forward(x), 0.01),
+        |x| kernels::linear(&dense, x, Activation::LeakyRelu(0.01)),
     );
     report(
         "mlp_sigmoid_128x784",
@@ -120,7 +120,7 @@ fn main() {
         "dcgan_dense_100_12544",
         normal([BATCH, 100], &device),
         Some(dense_gflop(100, 12544)),
-        |x| project.forward(x),
+        |x| kernels::linear(&project, x, Activation::Identity),
     );
     for (c_in, c_out, stride, side) in [(256, 128, 2, 7), (128, 64, 1, 14), (64, 1, 2, 14)] {
         let layer = deconv(c_in, c_out, stride, &device);

@@ -2,13 +2,14 @@
 //! examples, then a generator step through the discriminator.
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AdamSettings, TrainConfig};
 use crate::data::{ImageShape, RealBatch};
 use crate::ema;
+use crate::kernels;
 use crate::model::{Discriminator, Generator};
 use crate::noise::NoiseSource;
 
@@ -71,14 +72,14 @@ pub struct Gan {
     classes: usize,
     image: ImageShape,
     device: Device,
+    /// The threads a step runs on (see [`Gan::in_pool`]).
+    pool: Option<rayon::ThreadPool>,
 }
 
+/// Adam with burn's update rule and state (checkpoints are burn's Adam records),
+/// fused into one pass per parameter tensor on the CPU backend.
 fn adam(settings: &AdamSettings) -> ModuleOptimizer {
-    AdamConfig::new()
-        .with_beta_1(settings.beta1)
-        .with_beta_2(settings.beta2)
-        .with_epsilon(settings.epsilon)
-        .init()
+    ModuleOptimizer::from(kernels::Adam::new(settings))
 }
 
 impl Gan {
@@ -108,7 +109,43 @@ impl Gan {
             config: config.clone(),
             classes: label_classes,
             image,
-            device,
+            device: device.clone(),
+            // The CPU backend only: on a GPU the pool would only add a thread hop.
+            pool: kernels::on_cpu(&device)
+                .then(|| {
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(rayon::current_num_threads())
+                        .thread_name(|i| format!("gantry-step-{i}"))
+                        .build()
+                        .ok()
+                })
+                .flatten(),
+        }
+    }
+
+    /// Runs `work` on one of this run's own rayon threads.
+    ///
+    /// The kernels and `gemm` split each product over the current rayon pool. Called
+    /// from a thread outside the pool, every such split hands its jobs to the pool and
+    /// sleeps on a condition variable until they finish: a futex wake-up and sleep per
+    /// matrix product, which cost 12 % of an `mlp` step. Run from inside the pool, the
+    /// caller works on its own share and the other threads steal theirs. The pool is
+    /// the run's own, not rayon's global one, so two runs in one process (the tests)
+    /// never execute each other's steps inside their own.
+    ///
+    /// Only with Gantry's kernels: burn's own `BatchNorm` keeps its running statistics
+    /// per thread, so a step through it must stay on one thread to stay reproducible.
+    fn in_pool<R: Send>(&mut self, work: impl FnOnce(&mut Self) -> R + Send) -> R {
+        match self.pool.take() {
+            Some(pool) if kernels::enabled() => {
+                let result = pool.install(|| work(self));
+                self.pool = Some(pool);
+                result
+            }
+            pool => {
+                self.pool = pool;
+                work(self)
+            }
         }
     }
 
@@ -152,6 +189,10 @@ impl Gan {
     ///
     /// Returns `[d_loss, mean D(x), mean D(G(z)), real accuracy, fake accuracy]`.
     pub fn discriminator_step(&mut self, real: &RealBatch) -> [f32; 5] {
+        self.in_pool(|gan| gan.discriminator_step_here(real))
+    }
+
+    fn discriminator_step_here(&mut self, real: &RealBatch) -> [f32; 5] {
         let batch = real.labels.len();
         let ImageShape {
             channels,
@@ -232,6 +273,10 @@ impl Gan {
     /// One G step: fakes from fresh z, classified by D, G's loss back-propagated into
     /// G only. Returns G's loss.
     pub fn generator_step(&mut self, batch: usize) -> f32 {
+        self.in_pool(|gan| gan.generator_step_here(batch))
+    }
+
+    fn generator_step_here(&mut self, batch: usize) -> f32 {
         let noise = self.noise_tensor(batch);
         let labels = self.fake_labels(batch);
         let fake = self.generator.forward(noise, labels.clone()); // [batch, C, H, W]
@@ -265,9 +310,12 @@ impl Gan {
 
     /// One training step: a D step on `real`, then a G step.
     pub fn train_step(&mut self, real: &RealBatch) -> StepStats {
-        let [d_loss, d_real, d_fake, acc_real, acc_fake] = self.discriminator_step(real);
-        crate::pause_point("step", self.step + 1);
-        let g_loss = self.generator_step(real.labels.len());
+        let (d, g_loss) = self.in_pool(|gan| {
+            let d = gan.discriminator_step_here(real);
+            crate::pause_point("step", gan.step + 1);
+            (d, gan.generator_step_here(real.labels.len()))
+        });
+        let [d_loss, d_real, d_fake, acc_real, acc_fake] = d;
         self.step += 1;
         StepStats {
             d_loss,

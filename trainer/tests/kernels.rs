@@ -274,3 +274,155 @@ fn tanh_matches_burn_output_and_gradient() {
     assert!(relative_error(fast.0, reference.0) <= 1e-5, "tanh output");
     assert!(relative_error(fast.1, reference.1) <= 1e-4, "tanh gradient");
 }
+
+/// Output and gradients (those that exist) of ⟨f(x), upstream⟩ for a dense layer.
+fn run_dense(
+    x: &Tensor<2>,
+    layer: &burn::nn::Linear,
+    f: impl Fn(Tensor<2>) -> Tensor<2>,
+) -> Vec<Option<Tensor<2>>> {
+    let x = x.clone().require_grad();
+    let output = f(x.clone());
+    let [rows, cols] = output.dims();
+    let upstream = upstream([rows, cols, 1, 1], &output.device()).reshape([rows, cols]);
+    let grads = output.clone().mul(upstream).sum().backward();
+    let bias = layer.bias.as_ref().expect("bias").val();
+    vec![
+        Some(output.detach()),
+        x.grad(&grads),
+        layer.weight.val().grad(&grads),
+        bias.grad(&grads).map(|b| b.unsqueeze::<2>()),
+    ]
+}
+
+#[test]
+fn dense_layers_match_burn_outputs_and_gradients() {
+    use burn::nn::LinearConfig;
+    use kernels::Activation;
+    let device = device();
+    let activations = [
+        Activation::Identity,
+        Activation::LeakyRelu(0.2),
+        Activation::Tanh,
+    ];
+    // (batch, inputs, outputs): batch 1, odd sizes, one output (a logit), and sizes
+    // large enough for the products to be split over the pool.
+    for (batch, inputs, outputs) in [(1, 3, 5), (7, 13, 1), (33, 100, 129), (256, 784, 128)] {
+        for activation in activations {
+            let layer = LinearConfig::new(inputs, outputs).init(&device);
+            let x = Tensor::<2>::random([batch, inputs], Distribution::Normal(0.0, 1.0), &device);
+            let fast = run_dense(&x, &layer, |x| kernels::linear(&layer, x, activation));
+            let reference = run_dense(&x, &layer, |x| {
+                let z = layer.forward(x);
+                match activation {
+                    Activation::Identity => z,
+                    Activation::LeakyRelu(s) => burn::tensor::activation::leaky_relu(z, s),
+                    Activation::Tanh => burn::tensor::activation::tanh(z),
+                }
+            });
+            for (what, (f, r)) in [
+                "output",
+                "input gradient",
+                "weight gradient",
+                "bias gradient",
+            ]
+            .iter()
+            .zip(fast.into_iter().zip(reference))
+            {
+                let (f, r) = (f.expect(what), r.expect(what));
+                let err = relative_error(f, r);
+                assert!(
+                    err <= 1e-4,
+                    "dense {batch}x{inputs}->{outputs} {activation:?}: {what} differs by {err}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_dense_layer_without_tracked_weights_passes_only_the_input_gradient() {
+    use burn::module::Module;
+    use burn::nn::LinearConfig;
+    let device = device();
+    // The G step runs D with its weights untracked: only x gets a gradient.
+    let layer = LinearConfig::new(9, 4).init(&device);
+    let frozen = layer.clone().no_grad();
+    let x = Tensor::<2>::random([5, 9], Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let act = kernels::Activation::LeakyRelu(0.01);
+    let grads = kernels::linear(&frozen, x.clone(), act).sum().backward();
+    let reference = burn::tensor::activation::leaky_relu(frozen.forward(x.clone()), 0.01)
+        .sum()
+        .backward();
+    assert!(frozen.weight.val().grad(&grads).is_none());
+    let err = relative_error(
+        x.grad(&grads).expect("input gradient"),
+        x.grad(&reference).expect("input gradient"),
+    );
+    assert!(err <= 1e-5, "input gradient differs by {err}");
+}
+
+#[test]
+fn fused_adam_updates_and_records_exactly_as_burns_adam() {
+    use burn::module::Module;
+    use burn::nn::{Linear, LinearConfig};
+    use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+    let device = device();
+    let settings = trainer::config::AdamSettings {
+        learning_rate: 2e-4,
+        beta1: 0.5,
+        beta2: 0.999,
+        epsilon: 1e-7,
+    };
+    let burns = || {
+        AdamConfig::new()
+            .with_beta_1(settings.beta1)
+            .with_beta_2(settings.beta2)
+            .with_epsilon(settings.epsilon)
+            .init()
+    };
+    let start = LinearConfig::new(300, 70).init(&device); // a weight split over the pool
+    let x = Tensor::<2>::random([8, 300], Distribution::Normal(0.0, 1.0), &device);
+    let train = |mut optim: ModuleOptimizer, mut layer: Linear, steps: usize| {
+        for _ in 0..steps {
+            let loss = layer.forward(x.clone()).powf_scalar(2.0).mean();
+            let grads = GradientsParams::from_grads(loss.backward(), &layer);
+            layer = optim.step(settings.learning_rate, layer, grads);
+        }
+        (optim, layer)
+    };
+    let values = |layer: &Linear| {
+        let mut v = layer.weight.val().into_data().to_vec::<f32>().unwrap();
+        v.extend(
+            layer
+                .bias
+                .as_ref()
+                .unwrap()
+                .val()
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap(),
+        );
+        v
+    };
+    let (fused_optim, fused) = train(
+        ModuleOptimizer::from(kernels::Adam::new(&settings)),
+        start.clone(),
+        3,
+    );
+    let (burn_optim, reference) = train(burns(), start.clone(), 3);
+    assert_eq!(values(&fused), values(&reference), "after 3 steps");
+    // The fused optimizer's state is burn's record: burn's Adam resumes from it, and
+    // the fused one from burn's, to the same weights.
+    let fused_record = fused_optim.into_bytes().unwrap();
+    let burn_record = burn_optim.into_bytes().unwrap();
+    let resumed_by_burn = burns().from_bytes(fused_record).unwrap();
+    let resumed_fused = ModuleOptimizer::from(kernels::Adam::new(&settings))
+        .from_bytes(burn_record)
+        .unwrap();
+    let (_, a) = train(resumed_by_burn, fused.clone(), 2);
+    let (_, b) = train(resumed_fused, reference.clone(), 2);
+    assert_eq!(values(&a), values(&b), "after resuming across the two");
+    assert_ne!(values(&a), values(&start), "the steps moved the weights");
+    let _ = start.no_grad();
+}

@@ -1,5 +1,5 @@
-//! A short `dcgan` training run through Gantry's kernels tracks the same run through
-//! burn's own ops. Its own test binary: switching the kernels is process-wide.
+//! Short `dcgan` and `mlp` training runs through Gantry's kernels track the same runs
+//! through burn's own ops. Its own test binary: switching the kernels is process-wide.
 
 use std::path::Path;
 
@@ -11,8 +11,8 @@ use trainer::model::ModelKind;
 use trainer::run;
 use trainer::training::{Gan, StepStats};
 
-/// Step statistics of a 200-step conditional `dcgan` run (batch 32, narrow layers).
-fn losses(fast: bool) -> Vec<StepStats> {
+/// Step statistics of a 200-step conditional run (batch 32, narrow layers).
+fn losses(kind: ModelKind, fast: bool) -> Vec<StepStats> {
     kernels::set_enabled(fast);
     let mut config = TrainConfig {
         dataset: Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-10k"),
@@ -23,7 +23,7 @@ fn losses(fast: bool) -> Vec<StepStats> {
         z_dim: 16,
         ..TrainConfig::default()
     };
-    config.model.kind = ModelKind::Dcgan;
+    config.model.kind = kind;
     config.model.dcgan.generator_channels = vec![32, 16, 8];
     config.model.dcgan.discriminator_channels = vec![8, 16, 32];
     let data = run::load_training_set(&config).unwrap();
@@ -48,13 +48,19 @@ fn losses(fast: bool) -> Vec<StepStats> {
 /// differences over time: the runs agree step by step at first, and in their averages later.
 #[test]
 fn a_200_step_run_tracks_burns_ops() {
-    let reference = losses(false);
-    let fast = losses(true);
-    kernels::set_enabled(true);
-    for (i, (f, r)) in fast.iter().zip(&reference).enumerate() {
+    for kind in [ModelKind::Dcgan, ModelKind::Mlp] {
+        let reference = losses(kind, false);
+        let fast = losses(kind, true);
+        kernels::set_enabled(true);
+        tracks(kind, &fast, &reference);
+    }
+}
+
+fn tracks(kind: ModelKind, fast: &[StepStats], reference: &[StepStats]) {
+    for (i, (f, r)) in fast.iter().zip(reference).enumerate() {
         assert!(
             !f.is_diverged(),
-            "step {i}: the kernels' run diverged: {f:?}"
+            "{kind} step {i}: the kernels' run diverged: {f:?}"
         );
         let diff = (f.d_loss - r.d_loss).abs().max((f.g_loss - r.g_loss).abs());
         let bound = match i {
@@ -62,7 +68,10 @@ fn a_200_step_run_tracks_burns_ops() {
             20..50 => 2e-2,
             _ => continue,
         };
-        assert!(diff <= bound, "step {i}: losses {f:?} vs burn's {r:?}");
+        assert!(
+            diff <= bound,
+            "{kind} step {i}: losses {f:?} vs burn's {r:?}"
+        );
     }
     let tail_mean = |s: &[StepStats], d: bool| {
         let tail = &s[150..];
@@ -72,10 +81,10 @@ fn a_200_step_run_tracks_burns_ops() {
             / tail.len() as f32
     };
     for (what, d) in [("d_loss", true), ("g_loss", false)] {
-        let (a, b) = (tail_mean(&fast, d), tail_mean(&reference, d));
+        let (a, b) = (tail_mean(fast, d), tail_mean(reference, d));
         assert!(
             (a - b).abs() <= 0.05 * b.abs(),
-            "{what} over the last 50 steps: {a} with the kernels, {b} with burn's ops"
+            "{kind} {what} over the last 50 steps: {a} with the kernels, {b} with burn's ops"
         );
     }
 }

@@ -17,7 +17,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Flex, backend_extension};
 use burn::tensor::TensorData;
 
+use super::adam::{self, AdamStep};
 use super::cpu::{self, ChannelShape, ConvGeometry};
+use super::dense::{self, Activation, DenseShape, Wanted};
 
 /// Training layers whose forward and backward passes use Gantry's kernels.
 #[backend_extension(Flex, Autodiff)]
@@ -55,6 +57,15 @@ pub trait TrainingKernels: Backend {
 
     /// tanh of every value (any shape).
     fn tanh(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `activation(x · weight + bias)` for `x` `[batch, inputs]`, `weight`
+    /// `[inputs, outputs]` and `bias` `[outputs]`: `[batch, outputs]`.
+    fn dense(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        activation: Activation,
+    ) -> FloatTensor<Self>;
 }
 
 /// Statistics that need no gradient.
@@ -63,6 +74,20 @@ pub trait StatisticsKernels: Backend {
     /// Per-channel mean and biased variance of `x` `[batch, channels, h, w]`, as
     /// `[2·channels]`.
     fn channel_moments(x: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// Optimizer updates (no gradient flows through them).
+#[backend_extension(Flex)]
+pub trait OptimizerKernels: Backend {
+    /// One Adam step of `param` with gradient `grad` and moments `moment_1`,
+    /// `moment_2` (ignored on the first step): the new parameter and moments.
+    fn adam_update(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        step: AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// The products a backward pass needs, on a backend's own (non-autodiff) tensors.
@@ -101,6 +126,16 @@ pub trait GradKernels: Backend {
     ) -> [FloatTensor<Self>; 3];
     /// Gradient of [`TrainingKernels::tanh`] from its output `y`: `grad · (1 − y²)`.
     fn tanh_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// The `wanted` gradients (input, weight, bias) of [`TrainingKernels::dense`] from
+    /// its input `x`, `weight`, output `y` and the output's gradient `grad`.
+    fn dense_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        y: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        activation: Activation,
+        wanted: Wanted,
+    ) -> [Option<FloatTensor<Self>>; 3];
 }
 
 /// `[batch, channels, pixels]` of a flex tensor `[batch, channels, …]`.
@@ -197,12 +232,66 @@ impl TrainingKernels for Flex {
         let x = values(&x);
         FlexTensor::from_data(TensorData::new(cpu::tanh(slice(&x)), shape))
     }
+
+    fn dense(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        activation: Activation,
+    ) -> FlexTensor {
+        let shape = dense_shape(&x, &weight);
+        let (x, weight, bias) = (values(&x), values(&weight), values(&bias));
+        let y = dense::dense(slice(&x), slice(&weight), slice(&bias), shape, activation);
+        FlexTensor::from_data(TensorData::new(y, [shape.batch, shape.outputs]))
+    }
+}
+
+/// The sizes of a dense layer from its input `[batch, inputs]` and weight
+/// `[inputs, outputs]`.
+fn dense_shape(x: &FlexTensor, weight: &FlexTensor) -> DenseShape {
+    let (x, weight) = (x.layout().shape(), weight.layout().shape());
+    DenseShape {
+        batch: x[0],
+        inputs: x[1],
+        outputs: weight[1],
+    }
 }
 
 impl StatisticsKernels for Flex {
     fn channel_moments(x: FlexTensor) -> FlexTensor {
         let x = values(&x);
         vector(cpu::channel_moments(slice(&x), channel_shape(&x)))
+    }
+}
+
+impl OptimizerKernels for Flex {
+    fn adam_update(
+        param: FlexTensor,
+        grad: FlexTensor,
+        moment_1: FlexTensor,
+        moment_2: FlexTensor,
+        step: AdamStep,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let shape = param.layout().shape().clone();
+        let (param, grad, moment_1, moment_2) = (
+            values(&param),
+            values(&grad),
+            values(&moment_1),
+            values(&moment_2),
+        );
+        let out = adam::adam_update(
+            slice(&param),
+            slice(&grad),
+            slice(&moment_1),
+            slice(&moment_2),
+            &step,
+        );
+        let tensor = |v| FlexTensor::from_data(TensorData::new(v, shape.clone()));
+        (
+            tensor(out.param),
+            tensor(out.moment_1),
+            tensor(out.moment_2),
+        )
     }
 }
 
@@ -274,6 +363,36 @@ impl GradKernels for Flex {
         let (y, grad) = (values(&y), values(&grad));
         let dx = cpu::tanh_backward(slice(&y), slice(&grad));
         FlexTensor::from_data(TensorData::new(dx, shape))
+    }
+
+    fn dense_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        y: FlexTensor,
+        grad: FlexTensor,
+        activation: Activation,
+        wanted: Wanted,
+    ) -> [Option<FlexTensor>; 3] {
+        let shape = dense_shape(&x, &weight);
+        let (x, weight, y, grad) = (values(&x), values(&weight), values(&y), values(&grad));
+        let grads = dense::dense_backward(
+            slice(&x),
+            slice(&weight),
+            slice(&y),
+            slice(&grad),
+            shape,
+            activation,
+            wanted,
+        );
+        [
+            grads
+                .input
+                .map(|g| FlexTensor::from_data(TensorData::new(g, [shape.batch, shape.inputs]))),
+            grads
+                .weight
+                .map(|g| FlexTensor::from_data(TensorData::new(g, [shape.inputs, shape.outputs]))),
+            grads.bias.map(vector),
+        ]
     }
 }
 
@@ -410,6 +529,39 @@ impl<B: GradKernels> Backward<B, 3> for BatchNormBackward {
     }
 }
 
+/// Records [`TrainingKernels::dense`]'s input, weight and output for its backward pass.
+#[derive(Debug)]
+struct DenseBackward;
+
+impl<B: GradKernels> Backward<B, 3> for DenseBackward {
+    /// x and the weight checkpointed; the output and the activation.
+    type State = (NodeId, NodeId, FloatTensor<B>, Activation);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let grad = grads.consume::<B>(&ops.node); // the activation's output gradient
+        let (x_state, weight_state, y, activation) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
+        let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight_state);
+        let [input, weight_node, bias] = &ops.parents;
+        let wanted = Wanted {
+            input: input.is_some(),
+            weight: weight_node.is_some(),
+            bias: bias.is_some(),
+        };
+        let computed = B::dense_backward(x, weight, y, grad, activation, wanted);
+        for (parent, grad) in ops.parents.into_iter().zip(computed) {
+            if let (Some(node), Some(grad)) = (parent, grad) {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
 impl<B: TrainingKernels + GradKernels, C: CheckpointStrategy> TrainingKernels for Autodiff<B, C> {
     fn conv2d_im2col(
         image: FloatTensor<Self>,
@@ -487,6 +639,34 @@ impl<B: TrainingKernels + GradKernels, C: CheckpointStrategy> TrainingKernels fo
                 prep.finish(output.clone(), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::tanh(x.into_primitive())),
+        }
+    }
+
+    fn dense(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        activation: Activation,
+    ) -> FloatTensor<Self> {
+        let nodes = [x.node(), weight.node(), bias.node()];
+        match DenseBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
+                let output = B::dense(
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    bias.into_primitive(),
+                    activation,
+                );
+                prep.finish((x_state, weight_state, output.clone(), activation), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::dense(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+                activation,
+            )),
         }
     }
 }

@@ -26,7 +26,7 @@ use rayon::prelude::*;
 /// wider than the SSE2 baseline the crate is built for. Everything `f` calls must be
 /// `#[inline(always)]` to be compiled the same way.
 #[inline(always)]
-fn simd<R>(f: impl FnOnce() -> R) -> R {
+pub(super) fn simd<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
 }
 
@@ -63,7 +63,7 @@ fn lane_sums(
 
 /// leaky_relu(z) without a branch: max(z, 0) + slope·min(z, 0).
 #[inline(always)]
-fn leaky(z: f32, slope: f32) -> f32 {
+pub(super) fn leaky(z: f32, slope: f32) -> f32 {
     z.max(0.0) + slope * z.min(0.0)
 }
 
@@ -247,7 +247,7 @@ fn col2im_body(col: &[f32], g: &ConvGeometry, image: &mut [f32], row_len: usize,
 
 /// A read-only matrix view: element `(r, c)` is `data[r·row_stride + c·col_stride]`.
 #[derive(Clone, Copy)]
-struct MatRef<'a> {
+pub(super) struct MatRef<'a> {
     data: &'a [f32],
     rows: usize,
     cols: usize,
@@ -257,7 +257,7 @@ struct MatRef<'a> {
 
 impl<'a> MatRef<'a> {
     /// A row-major `rows × cols` matrix.
-    fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
+    pub(super) fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
         Self {
             data,
             rows,
@@ -268,7 +268,7 @@ impl<'a> MatRef<'a> {
     }
 
     /// The transpose of a row-major `cols × rows` matrix, without copying.
-    fn transposed(data: &'a [f32], rows: usize, cols: usize) -> Self {
+    pub(super) fn transposed(data: &'a [f32], rows: usize, cols: usize) -> Self {
         Self {
             data,
             rows,
@@ -287,11 +287,17 @@ impl<'a> MatRef<'a> {
     }
 }
 
-/// `out` (row-major `a.rows × b.cols`) = `a · b`, or `out + a · b` when `accumulate`.
+/// `out` (row-major `a.rows × b.cols`) = `a · b`, or `out + a · b` when `accumulate`;
+/// `gemm` splits the product over the rayon pool as `parallelism` says.
 ///
-/// The one place that calls `gemm`'s raw-pointer entry point: the views are
-/// bounds-checked here, so the callers stay safe code.
-fn matmul(out: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
+/// The views are bounds-checked here, so the callers stay safe code.
+pub(super) fn matmul(
+    out: &mut [f32],
+    a: MatRef,
+    b: MatRef,
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(k, b.rows, "matmul: inner dimensions differ");
     assert!(out.len() >= m * n, "matmul: output too small");
@@ -305,15 +311,59 @@ fn matmul(out: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
         }
         return;
     }
-    // SAFETY: the three views were checked above to lie inside their slices, `out` is
-    // exclusively borrowed and does not alias `a` or `b` (they are shared borrows), and
-    // every stride fits in isize because it indexes a slice.
+    // SAFETY: the three views were checked above to lie inside their slices, and `out`
+    // holds at least m·n values, is exclusively borrowed and does not alias `a` or `b`
+    // (they are shared borrows).
+    unsafe { gemm_raw(out.as_mut_ptr(), a, b, accumulate, parallelism) }
+}
+
+/// `a · b` as a new row-major `a.rows × b.cols` buffer. `gemm` told not to read its
+/// destination writes every value of it without reading any, so the buffer is not
+/// zero-filled first (fresh zeroed buffers were 5 % of an `mlp` training step).
+pub(super) fn product(a: MatRef, b: MatRef, parallelism: gemm::Parallelism) -> Vec<f32> {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(k, b.rows, "product: inner dimensions differ");
+    assert!(
+        a.in_bounds() && b.in_bounds(),
+        "product: view out of bounds"
+    );
+    if m == 0 || n == 0 || k == 0 {
+        return vec![0.0; m * n];
+    }
+    let mut out = Vec::<f32>::with_capacity(m * n);
+    // SAFETY: the views lie inside their slices (checked above); the destination is the
+    // vector's own capacity of m·n values, which aliases nothing; with `accumulate`
+    // false `gemm` only writes it, every value of it, before `set_len` exposes them.
+    unsafe {
+        gemm_raw(out.as_mut_ptr(), a, b, false, parallelism);
+        out.set_len(m * n);
+    }
+    out
+}
+
+/// `dst` (row-major `a.rows × b.cols`, row stride `b.cols`) = `a · b`, or `+=` when
+/// `accumulate`, through `gemm`'s raw-pointer entry point.
+///
+/// # Safety
+/// `a` and `b` lie inside their slices, `a.cols == b.rows ≥ 1`, and `dst` is valid for
+/// writes (and, when `accumulate`, reads) of `a.rows · b.cols` values and aliases
+/// neither `a` nor `b`.
+unsafe fn gemm_raw(
+    dst: *mut f32,
+    a: MatRef,
+    b: MatRef,
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    // SAFETY: the caller's contract; every stride fits in isize because it indexes a
+    // slice.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            out.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,
@@ -328,10 +378,14 @@ fn matmul(out: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
 }
+
+/// The convolutions run one product per sample (or chunk of samples) on each rayon
+/// thread, each product on its own thread.
+const SERIAL: gemm::Parallelism = gemm::Parallelism::None;
 
 /// Adds `bias[c]` to every pixel of channel `c` of one sample `[channels, pixels]`.
 fn add_bias(sample: &mut [f32], bias: &[f32], pixels: usize) {
@@ -390,9 +444,9 @@ pub fn im2col_matmul(
                 }
                 let col = MatRef::rows(&col[..k * width], k, width);
                 if width == p {
-                    matmul(out, w, col, false);
+                    matmul(out, w, col, false, SERIAL);
                 } else {
-                    matmul(&mut wide[..c * width], w, col, false);
+                    matmul(&mut wide[..c * width], w, col, false, SERIAL);
                     scatter(&wide[..c * width], c, p, out);
                 }
                 if let Some(bias) = bias {
@@ -433,7 +487,7 @@ pub fn matmul_col2im(
                     gather(maps, c, p, &mut wide[..c * width]);
                     MatRef::rows(&wide[..c * width], c, width)
                 };
-                matmul(&mut col[..k * width], w_t, maps, false);
+                matmul(&mut col[..k * width], w_t, maps, false, SERIAL);
                 for (i, sample) in out.chunks_exact_mut(g.image_len()).enumerate() {
                     col2im(col, g, sample, width, i * p);
                     if let Some(bias) = bias {
@@ -478,6 +532,7 @@ pub fn weight_grad(map: &[f32], image: &[f32], g: &ConvGeometry) -> Vec<f32> {
                     dy,
                     MatRef::transposed(&col[..k * width], width, k),
                     i > 0,
+                    SERIAL,
                 );
             }
             grad
@@ -718,7 +773,7 @@ const ELEMENTWISE_CHUNK: usize = 16 * 1024;
 /// ±7.905 (where tanh rounds to ±1), the approximation Eigen uses for its fast tanh;
 /// below |x| = 4e-4 tanh(x) = x to float precision.
 #[inline(always)]
-fn tanh_approx(x: f32) -> f32 {
+pub(super) fn tanh_approx(x: f32) -> f32 {
     const CLAMP: f32 = 7.905_311;
     const ALPHA: [f32; 7] = [
         4.893_524_6e-3,

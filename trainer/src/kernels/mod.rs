@@ -14,20 +14,25 @@
 //! `GANTRY_KERNELS=burn` in the environment (or [`set_enabled`]) switches them off,
 //! which the benchmarks use to compare both in one run.
 
+pub mod adam;
 mod backend;
 pub mod cpu;
+pub mod dense;
 
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::backend::{Dispatch, DispatchDevice};
+use burn::module::Module;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
-use burn::nn::{BatchNorm, PaddingConfig2d};
+use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{DType, Tensor};
 
-pub use backend::{GradKernels, StatisticsKernels, TrainingKernels};
+pub use adam::Adam;
+pub use backend::{GradKernels, OptimizerKernels, StatisticsKernels, TrainingKernels};
 pub use cpu::ConvGeometry;
+pub use dense::Activation;
 
 static ENABLED: LazyLock<AtomicBool> = LazyLock::new(|| {
     AtomicBool::new(std::env::var("GANTRY_KERNELS").map_or(true, |v| v != "burn"))
@@ -46,9 +51,15 @@ pub fn enabled() -> bool {
 
 /// True when `x` lives on the CPU (flex) backend, with or without autodiff, as `f32`.
 fn fast_path<const D: usize>(x: &Tensor<D>) -> bool {
-    enabled()
-        && x.dtype() == DType::F32
-        && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+    enabled() && x.dtype() == DType::F32 && on_cpu(&x.device())
+}
+
+/// True when `device` is the CPU (flex) backend, with or without autodiff.
+pub fn on_cpu(device: &burn::tensor::Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        DispatchDevice::Flex(_)
+    )
 }
 
 /// `conv.forward(x)`, through Gantry's kernels on the CPU backend.
@@ -85,6 +96,30 @@ pub fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
     }
 }
 
+/// `activation(layer.forward(x))`, through one kernel forward and one backward on the
+/// CPU backend (see [`dense`]).
+pub fn linear(layer: &Linear, x: Tensor<2>, activation: Activation) -> Tensor<2> {
+    let [_, inputs] = x.dims();
+    match (&layer.bias, fast_path(&x)) {
+        (Some(bias), true) if layer.weight.dims()[0] == inputs => {
+            Tensor::from_dispatch(<Dispatch as TrainingKernels>::dense(
+                x.into_dispatch(),
+                layer.weight.val().into_dispatch(),
+                bias.val().into_dispatch(),
+                activation,
+            ))
+        }
+        _ => {
+            let z = layer.forward(x);
+            match activation {
+                Activation::Identity => z,
+                Activation::LeakyRelu(slope) => leaky_relu(z, slope),
+                Activation::Tanh => tanh(z),
+            }
+        }
+    }
+}
+
 /// `leaky_relu(norm.forward(x), slope)`, fused into one kernel (and one backward
 /// kernel) on the CPU backend when `norm` normalises by batch statistics, as it does in
 /// training; the running statistics are updated as burn's `BatchNorm` updates them.
@@ -99,6 +134,11 @@ pub fn batch_norm_leaky_relu(norm: &BatchNorm, x: Tensor<4>, slope: f64) -> Tens
     )); // [2·channels], means then variances, no gradient
     let moments = Tensor::<1>::from_inner(moments);
     let update = |state: &burn::module::RunningState<Tensor<1>>, part: Tensor<1>| {
+        // burn keeps the newest running value per thread and folds them together only
+        // when the thread that wrote one reads again. A training step may run on any
+        // thread of the run's pool, so fold first: every update then starts from the
+        // previous one, whichever thread made it (`valid` folds the shared state).
+        let _ = state.valid();
         let running = state.value_sync().to_device(&x.device());
         state.update(
             running

@@ -14,7 +14,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use super::{ModelConfig, embed, leaky_relu, tanh};
 use crate::data::ImageShape;
-use crate::kernels;
+use crate::kernels::{self, Activation};
 
 /// Transposed-convolution generator.
 #[derive(Module, Debug)]
@@ -98,7 +98,8 @@ impl DcganGenerator {
         let [batch, _] = noise.dims();
         let x = embed(noise, self.label_embedding.as_ref(), labels); // [batch, z_dim + embedding]
         let [c, h, w] = self.start;
-        let mut x = self.project.forward(x).reshape([batch, c, h, w]); // [batch, c0, H/4, W/4]
+        let mut x =
+            kernels::linear(&self.project, x, Activation::Identity).reshape([batch, c, h, w]); // [batch, c0, H/4, W/4]
         let last = self.deconvs.len() - 1;
         for (i, deconv) in self.deconvs.iter().enumerate() {
             x = kernels::conv_transpose2d(deconv, x); // [batch, c_i, ·, ·]
@@ -174,8 +175,7 @@ impl DcganDiscriminator {
             };
         }
         let [_, c, h, w] = x.dims();
-        self.output
-            .forward(x.reshape([batch, c * h * w]))
-            .reshape([batch]) // [batch]
+        let x = x.reshape([batch, c * h * w]);
+        kernels::linear(&self.output, x, Activation::Identity).reshape([batch]) // [batch]
     }
 }

@@ -7,8 +7,9 @@ use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor};
 
-use super::{ModelConfig, embed, leaky_relu, tanh};
+use super::{ModelConfig, embed};
 use crate::data::ImageShape;
+use crate::kernels::{self, Activation};
 
 /// Fully connected generator.
 #[derive(Module, Debug)]
@@ -71,10 +72,11 @@ impl MlpGenerator {
     pub fn forward(&self, noise: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
         let [batch, _] = noise.dims();
         let mut x = embed(noise, self.label_embedding.as_ref(), labels); // [batch, z_dim + embedding]
+        let hidden = Activation::LeakyRelu(self.slope);
         for layer in &self.hidden {
-            x = leaky_relu(layer.forward(x), self.slope); // [batch, units]
+            x = kernels::linear(layer, x, hidden); // [batch, units]
         }
-        let x = tanh(self.output.forward(x)); // [batch, C*H*W]
+        let x = kernels::linear(&self.output, x, Activation::Tanh); // [batch, C*H*W]
         let [c, h, w] = self.image;
         x.reshape([batch, c, h, w])
     }
@@ -107,9 +109,10 @@ impl MlpDiscriminator {
         let [batch, c, h, w] = images.dims();
         let x = images.reshape([batch, c * h * w]); // [batch, C*H*W]
         let mut x = embed(x, self.label_embedding.as_ref(), labels); // [batch, C*H*W + embedding]
+        let hidden = Activation::LeakyRelu(self.slope);
         for layer in &self.hidden {
-            x = leaky_relu(layer.forward(x), self.slope); // [batch, units]
+            x = kernels::linear(layer, x, hidden); // [batch, units]
         }
-        self.output.forward(x).reshape([batch]) // [batch]
+        kernels::linear(&self.output, x, Activation::Identity).reshape([batch]) // [batch]
     }
 }
