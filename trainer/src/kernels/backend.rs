@@ -534,8 +534,9 @@ impl<B: GradKernels> Backward<B, 3> for BatchNormBackward {
 struct DenseBackward;
 
 impl<B: GradKernels> Backward<B, 3> for DenseBackward {
-    /// x and the weight checkpointed; the output and the activation.
-    type State = (NodeId, NodeId, FloatTensor<B>, Activation);
+    /// x and the weight checkpointed; the output (kept only when the activation's
+    /// derivative is read off it) and the activation.
+    type State = (NodeId, NodeId, Option<FloatTensor<B>>, Activation);
 
     fn backward(
         self,
@@ -553,6 +554,9 @@ impl<B: GradKernels> Backward<B, 3> for DenseBackward {
             weight: weight_node.is_some(),
             bias: bias.is_some(),
         };
+        // Without an activation the output's gradient is the pre-activation one, and
+        // the output itself is not needed: the gradient stands in for it.
+        let y = y.unwrap_or_else(|| grad.clone());
         let computed = B::dense_backward(x, weight, y, grad, activation, wanted);
         for (parent, grad) in ops.parents.into_iter().zip(computed) {
             if let (Some(node), Some(grad)) = (parent, grad) {
@@ -659,7 +663,8 @@ impl<B: TrainingKernels + GradKernels, C: CheckpointStrategy> TrainingKernels fo
                     bias.into_primitive(),
                     activation,
                 );
-                prep.finish((x_state, weight_state, output.clone(), activation), output)
+                let kept = (activation != Activation::Identity).then(|| output.clone());
+                prep.finish((x_state, weight_state, kept, activation), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::dense(
                 x.into_primitive(),
