@@ -120,3 +120,28 @@ fn odd_batch_sizes_give_the_same_images() {
         .unwrap();
     assert!(common::max_abs_diff(&a.pixels, &b.pixels) <= 1e-5);
 }
+
+#[test]
+fn tract_on_several_threads_gives_the_same_images_bit_for_bit() {
+    for name in ["mnist-dcgan-cond", "mnist-mlp-cond"] {
+        let path = common::shipped(&format!("{name}.onnx"));
+        let one = Generator::load(&path).unwrap().with_batch_size(64).unwrap();
+        let reference = one.generate(130, None, 5).unwrap();
+        for threads in [2, 3] {
+            let many = Generator::load(&path)
+                .unwrap()
+                .with_batch_size(64)
+                .unwrap()
+                .with_threads(threads)
+                .unwrap();
+            assert_eq!(many.threads(), threads);
+            assert_eq!(
+                many.generate(130, None, 5).unwrap(),
+                reference,
+                "{name} on {threads} threads"
+            );
+        }
+    }
+    let g = Generator::load(common::shipped("mnist-mlp.onnx")).unwrap();
+    assert!(matches!(g.with_threads(0), Err(Error::Input { .. })));
+}

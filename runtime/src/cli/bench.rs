@@ -34,7 +34,11 @@ pub struct BenchArgs {
     /// Noise seed of the benchmark inputs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Intra-op threads for ONNX Runtime (tract runs on one thread; 1 to 1024).
+    /// Threads tract runs its matrix products on (1 to 1024; see `generate --threads`).
+    #[arg(long, default_value_t = 1, value_parser = parse_threads)]
+    pub threads: usize,
+    /// Intra-op threads for ONNX Runtime (1 to 1024). Give it --threads' count for a
+    /// like-for-like comparison.
     #[arg(long, default_value_t = 1, value_parser = parse_threads)]
     pub ort_threads: usize,
     /// Also time tract (fixed-batch plans) per sample at batch sizes 1, 2, 4, ..., 256, to
@@ -141,13 +145,11 @@ const BIG: usize = 64;
 /// Times each backend that `precision` selects at batch 1 and 64 and prints the table (or JSON).
 /// `forms` are the ONNX forms of the tract and ONNX Runtime int8 rows quantized in memory.
 fn bench(args: &BenchArgs, foreign: &Foreign) -> anyhow::Result<()> {
-    let (model, seconds, seed, ort_threads, json) = (
-        args.model.as_path(),
-        args.seconds,
-        args.seed,
-        args.ort_threads,
-        args.json,
-    );
+    let (model, seconds, seed, json) = (args.model.as_path(), args.seconds, args.seed, args.json);
+    let threads = Threads {
+        tract: args.threads,
+        ort: args.ort_threads,
+    };
     let precision: Option<Precision> = args.precision.map(Into::into);
     let forms: [Form; 2] = [args.form.into(), args.ort_form.into()];
     let stored = load(model, foreign)?;
@@ -157,14 +159,14 @@ fn bench(args: &BenchArgs, foreign: &Foreign) -> anyhow::Result<()> {
     let labels: Option<Vec<i64>> = info
         .is_conditional()
         .then(|| (0..BIG).map(|i| (i % info.classes.len()) as i64).collect());
-    let (backends, notes) = line_up(model, foreign, stored, precision, ort_threads, forms)?;
+    let (backends, notes) = line_up(model, foreign, stored, precision, threads, forms)?;
     let rows = measure_rows(&backends, &z, labels.as_deref(), info.z_dim, seconds)?;
     let setup = Setup {
         model,
         info: &info,
         macs,
         seconds,
-        ort_threads,
+        threads,
     };
     if json {
         print_json(&setup, &rows, &notes)
@@ -172,6 +174,15 @@ fn bench(args: &BenchArgs, foreign: &Foreign) -> anyhow::Result<()> {
         print_table(&setup, &rows, &notes);
         Ok(())
     }
+}
+
+/// Threads of each engine.
+#[derive(Clone, Copy, Debug)]
+struct Threads {
+    /// `--threads`.
+    tract: usize,
+    /// `--ort-threads`.
+    ort: usize,
 }
 
 /// Backends in table order.
@@ -184,9 +195,10 @@ fn line_up(
     foreign: &Foreign,
     stored: Generator,
     precision: Option<Precision>,
-    ort_threads: usize,
+    threads: Threads,
     [form, ort_form]: [Form; 2],
 ) -> anyhow::Result<(Backends, Vec<String>)> {
+    let ort_threads = threads.ort;
     let stored_int8 = stored.precision() == Precision::Int8;
     let mut backends: Backends = Vec::new();
     let mut notes = Vec::new();
@@ -200,20 +212,22 @@ fn line_up(
                 c.chosen, c.int8_us_per_sample, c.f32_us_per_sample, c.batch
             ));
         }
-        backends.push(Box::new(chosen));
+        backends.push(Box::new(chosen.with_threads(threads.tract)?));
     }
     if want_f32 && stored_int8 {
         notes.push("f32 rows skipped: the file holds int8 weights only".into());
     }
     if want_f32 && !stored_int8 {
-        let symbolic = load(model, foreign)?.with_batch_mode(BatchMode::Symbolic)?;
-        backends.push(Box::new(stored));
+        let symbolic = load(model, foreign)?
+            .with_batch_mode(BatchMode::Symbolic)?
+            .with_threads(threads.tract)?;
+        backends.push(Box::new(stored.with_threads(threads.tract)?));
         backends.push(Box::new(symbolic));
         add_ort(model, foreign, None, ort_threads, &mut backends, &mut notes);
     }
     if want_int8 {
         if stored_int8 {
-            backends.push(Box::new(load(model, foreign)?));
+            backends.push(Box::new(load(model, foreign)?.with_threads(threads.tract)?));
             add_ort(model, foreign, None, ort_threads, &mut backends, &mut notes);
         } else {
             let options = |form| QuantizeOptions {
@@ -229,7 +243,7 @@ fn line_up(
                 },
             )
             .context("quantizing in memory")?;
-            backends.push(Box::new(int8));
+            backends.push(Box::new(int8.with_threads(threads.tract)?));
             if cfg!(feature = "ort") {
                 let bytes = runtime::int8::quantize::quantize_foreign_file(
                     model,
@@ -301,8 +315,8 @@ struct Setup<'a> {
     macs: u64,
     /// `--seconds`.
     seconds: f64,
-    /// `--ort-threads`.
-    ort_threads: usize,
+    /// `--threads` and `--ort-threads`.
+    threads: Threads,
 }
 
 /// Prints the bench as JSON.
@@ -311,7 +325,7 @@ fn print_json(setup: &Setup, rows: &[Row], notes: &[String]) -> anyhow::Result<(
         model,
         macs,
         seconds,
-        ort_threads,
+        threads,
         ..
     } = *setup;
     let base = (rows[0].b1.as_secs_f64(), rows[0].b64.as_secs_f64());
@@ -335,7 +349,8 @@ fn print_json(setup: &Setup, rows: &[Row], notes: &[String]) -> anyhow::Result<(
         "model": model.display().to_string(),
         "macs_per_sample": macs,
         "seconds_per_cell": seconds,
-        "ort_threads": ort_threads,
+        "tract_threads": threads.tract,
+        "ort_threads": threads.ort,
         "rows": rows,
         "notes": notes,
     });
@@ -350,15 +365,17 @@ fn print_table(setup: &Setup, rows: &[Row], notes: &[String]) {
         info,
         macs,
         seconds,
-        ort_threads,
+        threads,
     } = *setup;
     let base = (rows[0].b1.as_secs_f64(), rows[0].b64.as_secs_f64());
     println!(
-        "model: {} (z_dim {}, image {}, {} classes, {macs} MACs/sample); median of >= 5 interleaved runs, {seconds} s per backend and batch size; tract runs on 1 thread, ort on {ort_threads}",
+        "model: {} (z_dim {}, image {}, {} classes, {macs} MACs/sample); median of >= 5 interleaved runs, {seconds} s per backend and batch size; tract runs on {} thread(s), ort on {}",
         model.display(),
         info.z_dim,
         info.image,
-        info.classes.len()
+        info.classes.len(),
+        threads.tract,
+        threads.ort
     );
     println!(
         "{:<20} {:>14} {:>14} {:>16} {:>17} {:>17} {:>22}",

@@ -16,7 +16,7 @@ use runtime::dataset::{DatasetRequest, FilterRequest, OutputFormat, Sampling, wr
 use super::args::{ForceOpt, ForeignArgs, PrecisionOpt};
 use super::common::load_precision;
 use super::parse::{
-    parse_batch, parse_count, parse_max_draws, parse_probability, parse_truncation,
+    parse_batch, parse_count, parse_max_draws, parse_probability, parse_threads, parse_truncation,
 };
 
 /// Options of `runtime generate`.
@@ -55,6 +55,11 @@ pub struct GenerateArgs {
     /// `runtime info` and `runtime bench --sweep`). Results agree to float rounding.
     #[arg(long, value_parser = parse_batch)]
     pub batch: Option<usize>,
+    /// Threads tract runs its matrix products on (1 to 1024; default 1). The images are
+    /// the same bit for bit whatever the count; use the board's cores (4 on a
+    /// Raspberry Pi 4/5) for throughput.
+    #[arg(long, default_value_t = 1, value_parser = parse_threads)]
+    pub threads: usize,
     /// `--precision`: the arithmetic to generate in.
     #[command(flatten)]
     pub precision: PrecisionOpt,
@@ -102,6 +107,7 @@ pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<()> {
         gzip,
         force: ForceOpt { force },
         batch,
+        threads,
         precision,
         truncation,
         filter,
@@ -124,7 +130,8 @@ pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<()> {
     let generator = match batch {
         Some(b) => load_precision(model, &foreign, precision)?.with_batch_size(b)?,
         None => load_precision(model, &foreign, precision)?,
-    };
+    }
+    .with_threads(threads)?;
     if balanced && !generator.info().is_conditional() {
         bail!(
             "--balanced needs a conditional model; {} is unconditional (it has no classes)",

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use tract_linalg::multithread::{Executor, multithread_tract_scope};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::cnn::Deconv;
 use tract_onnx::tract_core::ops::einsum::EinSum;
@@ -217,6 +218,9 @@ pub struct Generator {
     mode: BatchMode,
     batch: usize,
     plans: Mutex<BTreeMap<usize, Plan>>,
+    /// Where tract runs its matrix products: this thread, or a pool of `threads`.
+    executor: Executor,
+    threads: usize,
 }
 
 impl std::fmt::Debug for Generator {
@@ -227,6 +231,7 @@ impl std::fmt::Debug for Generator {
             .field("precision", &self.precision)
             .field("mode", &self.mode)
             .field("batch", &self.batch)
+            .field("threads", &self.threads)
             .finish_non_exhaustive()
     }
 }
@@ -397,6 +402,8 @@ impl Generator {
             mode: BatchMode::Fixed,
             batch: 1,
             plans: Mutex::new(BTreeMap::new()),
+            executor: Executor::SingleThread,
+            threads: 1,
         };
         generator.macs_per_sample = generator.count_macs()?;
         let one = generator.plan(1)?;
@@ -445,6 +452,39 @@ impl Generator {
         self.batch = batch;
         self.prepare()?;
         Ok(self)
+    }
+
+    /// Runs tract's matrix products and large element-wise ops on `threads` threads (1: the
+    /// calling thread only, the default). tract splits a product on panel boundaries and
+    /// keeps every sum's order, so the output is bit-identical for any count; small
+    /// products stay on one thread. On a 4-core Raspberry Pi, `generate --threads 4` is
+    /// the way to use the other cores.
+    pub fn with_threads(mut self, threads: usize) -> Result<Generator> {
+        self.executor = match threads {
+            0 => {
+                return Err(Error::Input {
+                    reason: "the thread count must be at least 1".into(),
+                });
+            }
+            1 => Executor::SingleThread,
+            n => {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .thread_name(|i| format!("gantry-tract-{i}"))
+                    .build()
+                    .map_err(|e| Error::Input {
+                        reason: format!("cannot start {n} threads for tract: {e}"),
+                    })?;
+                Executor::MultiThread(Arc::new(pool))
+            }
+        };
+        self.threads = threads;
+        Ok(self)
+    }
+
+    /// Threads tract runs on (see [`Generator::with_threads`]).
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     fn prepare(&self) -> Result<()> {
@@ -609,11 +649,10 @@ impl Generator {
             );
         }
         let stage = || format!("run a batch of {batch}");
-        let outputs = plan
-            .lock()
-            .expect("plan poisoned")
-            .run(inputs)
-            .map_err(|e| Error::tract(&self.path, stage(), e))?;
+        let outputs = multithread_tract_scope(self.executor.clone(), || {
+            plan.lock().expect("plan poisoned").run(inputs)
+        })
+        .map_err(|e| Error::tract(&self.path, stage(), e))?;
         let image = outputs
             .first()
             .ok_or_else(|| Error::tract(&self.path, stage(), "the graph returned no output"))?;
