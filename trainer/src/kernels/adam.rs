@@ -63,9 +63,9 @@ pub struct AdamUpdate {
     pub moment_2: Vec<f32>,
 }
 
-/// Values per parallel task: a 100k-value weight is split between two cores, a bias is
+/// Values per parallel task: a 100k-value weight is split between the cores, a bias is
 /// updated on the calling thread.
-const CHUNK: usize = 16 * 1024;
+const CHUNK: usize = super::cpu::ELEMENTWISE_CHUNK;
 
 /// One Adam step over equally long slices. `moment_1` and `moment_2` are ignored on
 /// the first step.

@@ -765,7 +765,7 @@ pub fn batch_norm_leaky_relu_backward(
 
 /// Values per parallel task of the element-wise kernels: large enough to amortise a
 /// task, small enough to keep both cores busy on a 100k-value activation.
-const ELEMENTWISE_CHUNK: usize = 16 * 1024;
+pub(super) const ELEMENTWISE_CHUNK: usize = 16 * 1024;
 
 /// tanh(x) as a rational function, within a few float roundings of `f32::tanh` on all
 /// inputs: a plain multiply-add chain that vectorises, where libm's `tanhf` is a scalar
@@ -813,16 +813,22 @@ pub fn tanh(x: &[f32]) -> Vec<f32> {
 
 /// Gradient of tanh from its output `y`: `grad · (1 − y²)`.
 pub fn tanh_backward(y: &[f32], grad: &[f32]) -> Vec<f32> {
-    let mut out = vec![0.0; y.len()];
+    zip_map(y, grad, |y, g| g * (1.0 - y * y))
+}
+
+/// `f(a_i, b_i)` for every pair of two equally long slices, vectorised, in parallel
+/// chunks.
+pub(super) fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    let mut out = vec![0.0; a.len()];
     out.par_chunks_mut(ELEMENTWISE_CHUNK)
         .zip(
-            y.par_chunks(ELEMENTWISE_CHUNK)
-                .zip(grad.par_chunks(ELEMENTWISE_CHUNK)),
+            a.par_chunks(ELEMENTWISE_CHUNK)
+                .zip(b.par_chunks(ELEMENTWISE_CHUNK)),
         )
-        .for_each(|(out, (y, grad))| {
+        .for_each(|(out, (a, b))| {
             simd(|| {
-                for ((o, &y), &g) in out.iter_mut().zip(y).zip(grad) {
-                    *o = g * (1.0 - y * y);
+                for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+                    *o = f(a, b);
                 }
             })
         });

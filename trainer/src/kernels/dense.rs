@@ -40,9 +40,6 @@ pub struct DenseShape {
 /// threshold flex uses for its own matmul).
 const PARALLEL_MACS: usize = 192 * 192 * 192;
 
-/// Values per parallel task of the element-wise passes.
-const CHUNK: usize = 16 * 1024;
-
 fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
     if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_MACS {
         gemm::Parallelism::Rayon(0)
@@ -93,9 +90,11 @@ pub fn dense(
 
 /// Applies `f` to every value in place, in parallel chunks.
 fn in_chunks(values: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
-    values.par_chunks_mut(CHUNK).for_each(|chunk| {
-        cpu::simd(|| chunk.iter_mut().for_each(|v| *v = f(*v)));
-    });
+    values
+        .par_chunks_mut(cpu::ELEMENTWISE_CHUNK)
+        .for_each(|chunk| {
+            cpu::simd(|| chunk.iter_mut().for_each(|v| *v = f(*v)));
+        });
 }
 
 /// Gradients of [`dense`].
@@ -150,11 +149,11 @@ pub fn dense_backward(
         Activation::Identity => grad,
         Activation::LeakyRelu(slope) => {
             let slope = slope as f32;
-            pre_activation = zip_chunks(y, grad, |y, g| if y > 0.0 { g } else { g * slope });
+            pre_activation = cpu::zip_map(y, grad, |y, g| if y > 0.0 { g } else { g * slope });
             &pre_activation
         }
         Activation::Tanh => {
-            pre_activation = zip_chunks(y, grad, |y, g| g * (1.0 - y * y));
+            pre_activation = cpu::tanh_backward(y, grad);
             &pre_activation
         }
     };
@@ -178,21 +177,6 @@ pub fn dense_backward(
         weight,
         bias,
     }
-}
-
-/// `f(a_i, b_i)` for every pair, in parallel chunks.
-fn zip_chunks(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
-    let mut out = vec![0.0; a.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-        .for_each(|(out, (a, b))| {
-            cpu::simd(|| {
-                for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
-                    *o = f(a, b);
-                }
-            })
-        });
-    out
 }
 
 /// Sums of the columns of a row-major `[rows, cols]` matrix, accumulated in `f64`
