@@ -517,3 +517,49 @@ fn grid_count_is_bounded() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn generate_threads_auto_says_what_it_chose_and_writes_the_same_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::write(&common::mlp(4, true), dir.path(), "cond");
+    let mut written = Vec::new();
+    for threads in ["1", "auto", "3"] {
+        let out = dir.path().join(format!("t{threads}"));
+        let o = runtime(&[
+            "generate",
+            "--model",
+            s(&model),
+            "--count",
+            "30",
+            "--format",
+            "idx",
+            "--threads",
+            threads,
+            "--out",
+            s(&out),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        if threads == "auto" {
+            assert!(
+                text(&o).contains("threads auto: running on "),
+                "{}",
+                text(&o)
+            );
+        }
+        written.push(std::fs::read(out.join("images-idx3-ubyte")).unwrap());
+    }
+    assert!(written.iter().all(|w| *w == written[0]));
+    let o = runtime(&[
+        "generate",
+        "--model",
+        s(&model),
+        "--count",
+        "3",
+        "--threads",
+        "0",
+        "--out",
+        s(&dir.path().join("zero")),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--threads"), "{}", text(&o));
+}

@@ -145,3 +145,34 @@ fn tract_on_several_threads_gives_the_same_images_bit_for_bit() {
     let g = Generator::load(common::shipped("mnist-mlp.onnx")).unwrap();
     assert!(matches!(g.with_threads(0), Err(Error::Input { .. })));
 }
+
+#[test]
+fn threads_auto_keeps_the_faster_of_one_and_many_threads() {
+    let path = common::shipped("mnist-mlp-cond.onnx");
+    let reference = Generator::load(&path)
+        .unwrap()
+        .generate(70, None, 3)
+        .unwrap();
+    let auto = Generator::load(&path)
+        .unwrap()
+        .with_auto_threads(2)
+        .unwrap();
+    let choice = *auto.thread_choice().expect("a measured choice");
+    assert_eq!(choice.tried, 2);
+    assert_eq!(auto.threads(), choice.chosen);
+    let faster = if choice.many_threads_us_per_sample < choice.one_thread_us_per_sample {
+        2
+    } else {
+        1
+    };
+    assert_eq!(choice.chosen, faster, "{choice:?}");
+    assert!(choice.one_thread_us_per_sample > 0.0 && choice.many_threads_us_per_sample > 0.0);
+    assert_eq!(auto.generate(70, None, 3).unwrap(), reference);
+    // One thread asked for: nothing to choose between.
+    let one = Generator::load(&path)
+        .unwrap()
+        .with_auto_threads(1)
+        .unwrap();
+    assert!(one.thread_choice().is_none());
+    assert_eq!(one.threads(), 1);
+}

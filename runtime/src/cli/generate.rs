@@ -16,7 +16,8 @@ use runtime::dataset::{DatasetRequest, FilterRequest, OutputFormat, Sampling, wr
 use super::args::{ForceOpt, ForeignArgs, PrecisionOpt};
 use super::common::load_precision;
 use super::parse::{
-    parse_batch, parse_count, parse_max_draws, parse_probability, parse_threads, parse_truncation,
+    ThreadsArg, parse_batch, parse_count, parse_max_draws, parse_probability,
+    parse_threads_or_auto, parse_truncation,
 };
 
 /// Options of `runtime generate`.
@@ -55,11 +56,12 @@ pub struct GenerateArgs {
     /// `runtime info` and `runtime bench --sweep`). Results agree to float rounding.
     #[arg(long, value_parser = parse_batch)]
     pub batch: Option<usize>,
-    /// Threads tract runs its matrix products on (1 to 1024; default 1). The images are
-    /// the same bit for bit whatever the count; use the board's cores (4 on a
-    /// Raspberry Pi 4/5) for throughput.
-    #[arg(long, default_value_t = 1, value_parser = parse_threads)]
-    pub threads: usize,
+    /// Threads tract runs its matrix products on: a count (1 to 1024; default 1) or
+    /// `auto`, which times one thread against all the cores at load (about 0.3 s) and keeps
+    /// the faster. The images are the same bit for bit whatever the count; the cores pay
+    /// on convolutional generators, less or not at all on small mlps.
+    #[arg(long, default_value = "1", value_parser = parse_threads_or_auto)]
+    pub threads: ThreadsArg,
     /// `--precision`: the arithmetic to generate in.
     #[command(flatten)]
     pub precision: PrecisionOpt,
@@ -130,8 +132,25 @@ pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<()> {
     let generator = match batch {
         Some(b) => load_precision(model, &foreign, precision)?.with_batch_size(b)?,
         None => load_precision(model, &foreign, precision)?,
-    }
-    .with_threads(threads)?;
+    };
+    let generator = match threads {
+        ThreadsArg::Count(n) => generator.with_threads(n)?,
+        ThreadsArg::Auto => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let generator = generator.with_auto_threads(cores)?;
+            if let Some(c) = generator.thread_choice() {
+                eprintln!(
+                    "threads auto: running on {} ({:.2} us/sample on {} threads, {:.2} on 1 at batch {}, measured at load)",
+                    c.chosen,
+                    c.many_threads_us_per_sample,
+                    c.tried,
+                    c.one_thread_us_per_sample,
+                    c.batch
+                );
+            }
+            generator
+        }
+    };
     if balanced && !generator.info().is_conditional() {
         bail!(
             "--balanced needs a conditional model; {} is unconditional (it has no classes)",

@@ -37,6 +37,23 @@ pub fn parse_batch(s: &str) -> Result<usize, String> {
     parse_int(s, 1, MAX_BATCH)
 }
 
+/// `generate --threads`: a count, or `auto` (time 1 against all the cores at load).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadsArg {
+    /// This many threads.
+    Count(usize),
+    /// Whichever of 1 and the machine's core count runs faster.
+    Auto,
+}
+
+/// `generate --threads`: `auto`, or 1 to [`MAX_THREADS`].
+pub fn parse_threads_or_auto(s: &str) -> Result<ThreadsArg, String> {
+    if s.trim().eq_ignore_ascii_case("auto") {
+        return Ok(ThreadsArg::Auto);
+    }
+    parse_threads(s).map(ThreadsArg::Count)
+}
+
 /// `bench --ort-threads`: 1 to [`MAX_THREADS`].
 pub fn parse_threads(s: &str) -> Result<usize, String> {
     parse_int(s, 1, MAX_THREADS)

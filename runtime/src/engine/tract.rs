@@ -92,6 +92,21 @@ pub struct AutoChoice {
     pub int8_us_per_sample: f64,
 }
 
+/// What [`Generator::with_auto_threads`] measured and chose.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct ThreadChoice {
+    /// The thread count kept: 1 or [`ThreadChoice::tried`].
+    pub chosen: usize,
+    /// The thread count timed against one.
+    pub tried: usize,
+    /// The batch size timed (the one `generate` runs).
+    pub batch: usize,
+    /// Median time per sample on one thread, microseconds.
+    pub one_thread_us_per_sample: f64,
+    /// Median time per sample on `tried` threads, microseconds.
+    pub many_threads_us_per_sample: f64,
+}
+
 /// Wall time [`Precision::Auto`] spends timing the two precisions at load.
 pub const AUTO_BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
 
@@ -221,6 +236,7 @@ pub struct Generator {
     /// Where tract runs its matrix products: this thread, or a pool of `threads`.
     executor: Executor,
     threads: usize,
+    thread_choice: Option<ThreadChoice>,
 }
 
 impl std::fmt::Debug for Generator {
@@ -322,26 +338,7 @@ impl Generator {
     /// Times `f32` and `int8` alternately and keeps the faster.
     fn choose(f32: Generator, int8: Generator) -> Result<Generator> {
         let batch = f32.batch;
-        let z = crate::noise::noise(batch, f32.info.z_dim, 0);
-        let classes = f32.info.classes.len();
-        let labels: Option<Vec<i64>> =
-            (classes > 0).then(|| (0..batch).map(|i| (i % classes) as i64).collect());
-        for g in [&f32, &int8] {
-            g.run(&z, labels.as_deref())?;
-        }
-        let started = std::time::Instant::now();
-        let mut times = [Vec::new(), Vec::new()];
-        while times[0].len() < 5 || (started.elapsed() < AUTO_BUDGET && times[0].len() < 1000) {
-            for (g, t) in [&f32, &int8].into_iter().zip(times.iter_mut()) {
-                let t0 = std::time::Instant::now();
-                std::hint::black_box(g.run(&z, labels.as_deref())?);
-                t.push(t0.elapsed());
-            }
-        }
-        let [a, b] = times.map(|mut t| {
-            t.sort();
-            t[t.len() / 2].as_secs_f64() * 1e6 / batch as f64
-        });
+        let [a, b] = f32.alternate(|way, z, labels| [&f32, &int8][way].run(z, labels))?;
         let chosen = if b < a {
             Precision::Int8
         } else {
@@ -364,6 +361,75 @@ impl Generator {
         let mut g = if chosen == Precision::Int8 { int8 } else { f32 };
         g.auto = Some(choice);
         Ok(g)
+    }
+
+    /// Median time per sample, in microseconds, of two ways to run this model — `run(0, …)`
+    /// and `run(1, …)` on the same noise at `self`'s batch size — timed alternately for
+    /// about [`AUTO_BUDGET`] (at least five runs each, after one untimed run).
+    fn alternate(
+        &self,
+        run: impl Fn(usize, &[f32], Option<&[i64]>) -> Result<Vec<f32>>,
+    ) -> Result<[f64; 2]> {
+        let batch = self.batch;
+        let z = crate::noise::noise(batch, self.info.z_dim, 0);
+        let classes = self.info.classes.len();
+        let labels: Option<Vec<i64>> =
+            (classes > 0).then(|| (0..batch).map(|i| (i % classes) as i64).collect());
+        for way in 0..2 {
+            run(way, &z, labels.as_deref())?;
+        }
+        let started = std::time::Instant::now();
+        let mut times = [Vec::new(), Vec::new()];
+        while times[0].len() < 5 || (started.elapsed() < AUTO_BUDGET && times[0].len() < 1000) {
+            for (way, t) in times.iter_mut().enumerate() {
+                let t0 = std::time::Instant::now();
+                std::hint::black_box(run(way, &z, labels.as_deref())?);
+                t.push(t0.elapsed());
+            }
+        }
+        Ok(times.map(|mut t| {
+            t.sort();
+            t[t.len() / 2].as_secs_f64() * 1e6 / batch as f64
+        }))
+    }
+
+    /// Runs on one thread or on `threads`, whichever this machine runs faster at the batch
+    /// `generate` uses: both are timed alternately for about [`AUTO_BUDGET`] (the output is
+    /// the same either way). Small generators often run faster on one thread.
+    pub fn with_auto_threads(self, threads: usize) -> Result<Generator> {
+        let many = self.with_threads(threads)?;
+        if threads == 1 {
+            return Ok(many);
+        }
+        let executors = [Executor::SingleThread, many.executor.clone()];
+        let [one, all] =
+            many.alternate(|way, z, labels| many.run_on(&executors[way], z, labels))?;
+        let choice = ThreadChoice {
+            chosen: if all < one { threads } else { 1 },
+            tried: threads,
+            batch: many.batch,
+            one_thread_us_per_sample: one,
+            many_threads_us_per_sample: all,
+        };
+        tracing::info!(
+            path = %many.path.display(),
+            chosen = choice.chosen,
+            "threads auto: chose {} ({all:.2} us/sample on {threads} threads vs {one:.2} on 1 at batch {})",
+            choice.chosen,
+            choice.batch
+        );
+        let mut chosen = if choice.chosen == 1 {
+            many.with_threads(1)?
+        } else {
+            many
+        };
+        chosen.thread_choice = Some(choice);
+        Ok(chosen)
+    }
+
+    /// What [`Generator::with_auto_threads`] measured, when it chose.
+    pub fn thread_choice(&self) -> Option<&ThreadChoice> {
+        self.thread_choice.as_ref()
     }
 
     /// Compiles a checked model.
@@ -404,6 +470,7 @@ impl Generator {
             plans: Mutex::new(BTreeMap::new()),
             executor: Executor::SingleThread,
             threads: 1,
+            thread_choice: None,
         };
         generator.macs_per_sample = generator.count_macs()?;
         let one = generator.plan(1)?;
@@ -634,6 +701,11 @@ impl Generator {
     /// Runs the generator on `z` (`[batch, z_dim]` row-major) and, for conditional models, one
     /// label per sample. Returns `[batch, C, H, W]` values in `[-1, 1]`.
     pub fn run(&self, z: &[f32], labels: Option<&[i64]>) -> Result<Vec<f32>> {
+        self.run_on(&self.executor, z, labels)
+    }
+
+    /// [`Generator::run`] with tract's products on `executor`.
+    fn run_on(&self, executor: &Executor, z: &[f32], labels: Option<&[i64]>) -> Result<Vec<f32>> {
         let batch = check_inputs(&self.info, z, labels)?;
         let plan = self.plan(batch)?;
         let mut inputs: TVec<TValue> = tvec![
@@ -649,7 +721,7 @@ impl Generator {
             );
         }
         let stage = || format!("run a batch of {batch}");
-        let outputs = multithread_tract_scope(self.executor.clone(), || {
+        let outputs = multithread_tract_scope(executor.clone(), || {
             plan.lock().expect("plan poisoned").run(inputs)
         })
         .map_err(|e| Error::tract(&self.path, stage(), e))?;
