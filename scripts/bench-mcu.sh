@@ -5,12 +5,12 @@
 #   Cortex-M4 (thumbv7em-none-eabihf, qemu-system-arm -M mps2-an386)
 #
 # qemu runs with -icount shift=0 (one instruction per virtual nanosecond), so the
-# benchmark in firmware/bench-mcu counts instructions with SysTick: per MAC for the old
-# (firmware::kernels) and new (firmware::dense, one sample and, on the M0, two samples per
-# MULS) dense kernels, per generated sample (Model::generate and Model::generate_pair),
-# and their stack high-water marks by painting. Instructions become cycles
-# with each core's timing table applied to the hot loop of each kernel, read from the
-# disassembly (see docs/BENCHMARKS.md for the tables and what this does not model).
+# benchmark in firmware/bench-mcu counts instructions with SysTick: per MAC for the dense
+# kernels (firmware::dense: four output channels per pass, two per MULS on the M0), per
+# generated sample (Model::generate and Model::generate_pair), and their stack
+# high-water marks by painting. Instructions become cycles with each core's timing
+# table applied to the hot loop of the kernel, read from the disassembly (see
+# docs/BENCHMARKS.md for the tables and what this does not model).
 #
 # Usage: scripts/bench-mcu.sh [--no-install]
 #   --no-install  fail instead of installing what is missing (rustup targets,
@@ -100,22 +100,24 @@ out, host_crc, qemu_version = sys.argv[1], sys.argv[2], sys.argv[3]
 # loads and a taken branch at 1 + P with P = 2.
 M0PLUS = dict(load=2, ldrd=None, mul=1, taken=2, alu=1)
 M4 = dict(load=2, ldrd=3, mul=1, taken=3, alu=1)
-# Per target: the core whose timing applies, its table, and the functions holding the
-# hot loops of the old kernel, the new one-sample kernel and the two-sample kernel.
+# Per target: the core whose timing applies, its table, the function holding the
+# kernel's hot loop, and the MACs each multiply instruction of that kernel does (the
+# M0's MULS forms the products of two output channels at once).
 CORES = {
     "thumbv6m-none-eabi": (
         "Cortex-M0+ (timing; qemu runs a Cortex-M0)",
         M0PLUS,
-        {"old": "old_layer", "new": "gantry_dense_rows_thumbv6m", "pair": "gantry_dense_rows2_thumbv6m"},
+        "gantry_dense_groups_thumbv6m",
+        {"muls": 2},
     ),
     "thumbv7em-none-eabihf": (
         "Cortex-M4",
         M4,
-        {"old": "old_layer", "new": "gantry_dense_dot_thumbv7em"},
+        "gantry_dense_groups_thumbv7em",
+        {"smlabb": 1, "smlatb": 1},
     ),
 }
 BRANCH = re.compile(r"b(eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le)?(\.w|\.n)?")
-MACS = {"muls": 1, "mul": 1, "mla": 1, "smlabb": 1, "smlad": 2, "smladx": 2}
 
 
 def registers(operands):
@@ -140,7 +142,7 @@ def cycles(mnemonic, operands, table, taken):
         return table["ldrd"]
     if re.fullmatch(r"(ldr|str)(b|h|sb|sh)?", m):
         return table["load"]
-    if m in MACS or m.startswith("smul") or m.startswith("smla"):
+    if m in ("muls", "mul", "mla") or m.startswith("smul") or m.startswith("smla"):
         return table["mul"]
     if re.fullmatch(r"b(l|lx|x)?(eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le)?", m):
         return table["taken"] if taken else 1
@@ -163,7 +165,7 @@ def function(dis, name):
     return lines
 
 
-def hot_loop(insns, table):
+def hot_loop(insns, table, macs_per):
     """The innermost loop (a backward branch with no other backward branch inside) that
     holds the most MACs: (instructions, cycles, MACs) per iteration, its closing branch
     taken and any other branch in it not taken."""
@@ -177,7 +179,7 @@ def hot_loop(insns, table):
         if any(dest <= d and e < end for d, e in loops if (d, e) != (dest, end)):
             continue  # an inner loop exists: this one is not innermost
         body = [x for x in insns if dest <= x[0] <= end]
-        macs = sum(MACS.get(x[1].split(".")[0], 0) for x in body)
+        macs = sum(macs_per.get(x[1].split(".")[0], 0) for x in body)
         cyc = sum(cycles(x[1], x[2], table, taken=(x[0] == end)) for x in body)
         if macs and (best is None or macs > best[2]):
             best = (len(body), cyc, macs)
@@ -189,7 +191,7 @@ def hot_loop(insns, table):
 failed = False
 print(f"emulator: {qemu_version}, -icount shift=0 (1 instruction = 1 virtual ns)")
 print(f"host pixels crc32: {host_crc}")
-for target, (core, table, loops) in CORES.items():
+for target, (core, table, kernel, macs_per) in CORES.items():
     report = open(f"{out}/{target}.txt").read()
     dis = open(f"{out}/{target}.dis").read()
     get = lambda key: re.search(rf"^{re.escape(key)}: (.*)$", report, re.M).group(1)
@@ -197,17 +199,16 @@ for target, (core, table, loops) in CORES.items():
     print(f"calibration: {get('calibration')}")
     print(f"self-test of the kernel against firmware::kernels: {get('self-test')}")
     failed |= not get("self-test").startswith("passed")
-    for label, fn in loops.items():
-        per_mac = float(get(f"kernel {label}").split()[0])
-        n, cyc, macs = hot_loop(function(dis, fn), table)
-        if label == "pair":
-            macs *= 2  # each MULS serves two samples
-        cpi = cyc / n
-        print(
-            f"kernel {label}: {per_mac:.2f} instructions/MAC measured (both layers); hot loop "
-            f"{n} instructions = {cyc} cycles for {macs} MACs ({cyc / macs:.2f} cycles/MAC, "
-            f"{cpi:.2f} cycles/instruction) => about {per_mac * cpi:.2f} cycles/MAC"
-        )
+    for layer in ("hidden", "output"):
+        print(f"kernel {layer} layer: {get(f'kernel {layer}')}")
+    per_mac = float(get("kernel").split()[0])
+    n, cyc, macs = hot_loop(function(dis, kernel), table, macs_per)
+    cpi = cyc / n
+    print(
+        f"kernel: {per_mac:.2f} instructions/MAC measured (both layers); hot loop "
+        f"{n} instructions = {cyc} cycles for {macs} MACs ({cyc / macs:.2f} cycles/MAC, "
+        f"{cpi:.2f} cycles/instruction) => about {per_mac * cpi:.2f} cycles/MAC"
+    )
     print(f"generate: {get('generate')}")
     print(f"layers: {get('layers')}")
     print(f"generate stack: {get('generate stack')}")

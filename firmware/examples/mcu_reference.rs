@@ -48,12 +48,13 @@ fn by_the_spec(model: &Model, noise: Noise, label: Option<usize>) -> Result<Vec<
     let mut codes = [0i8; MAX_INPUT];
     let n = model.input_codes(noise, label, &mut codes)?;
     let x = &codes[..n];
-    let hidden: Vec<i8> = model
-        .hidden_weights()
-        .chunks_exact(n)
-        .enumerate()
-        .map(|(c, row)| {
-            let acc = dot_i8(x, model.input_quant().zero_point, row)?;
+    // The blob's biases have each layer's input zero point folded in (`firmware::blob`),
+    // so the specification's dot product runs with zero point -128: `Σ (x + 128) * w`.
+    let (w1, w2) = (model.hidden_weights(), model.output_weights());
+    let hidden: Vec<i8> = (0..d.hidden)
+        .map(|c| {
+            let row: Vec<i8> = w1.row(c).collect();
+            let acc = dot_i8(x, -128, &row)?;
             let (pos, neg) = model.hidden_multipliers(c);
             let acc = acc.wrapping_add(model.hidden_bias(c));
             Ok(leaky_relu_requantize(
@@ -64,12 +65,10 @@ fn by_the_spec(model: &Model, noise: Noise, label: Option<usize>) -> Result<Vec<
             ))
         })
         .collect::<Result<_>>()?;
-    model
-        .output_weights()
-        .chunks_exact(d.hidden)
-        .enumerate()
-        .map(|(c, row)| {
-            let acc = dot_i8(&hidden, model.hidden_quant().zero_point, row)?;
+    (0..d.output())
+        .map(|c| {
+            let row: Vec<i8> = w2.row(c).collect();
+            let acc = dot_i8(&hidden, -128, &row)?;
             let acc = acc.wrapping_add(model.output_bias(c));
             let t = requantize(
                 acc,

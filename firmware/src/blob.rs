@@ -5,16 +5,15 @@
 //! (`runtime export-firmware`) can be flashed as plain bytes and checked before use: a
 //! corrupt, truncated or wrong-version blob is a [`BlobError`], never a panic.
 //!
-//! # Format, version 1
+//! # Format, version 2
 //!
-//! All integers and floats are little-endian; nothing needs alignment (int8 sections are
-//! bytes, wider values are read with `from_le_bytes`). `in = z_dim + embed_dim`,
-//! `out = width * height`.
+//! All integers and floats are little-endian. `in = z_dim + embed_dim`,
+//! `out = width * height`, and `groups(rows) = ceil(rows / 4)`.
 //!
 //! | offset | type | field |
 //! |---|---|---|
 //! | 0 | `[u8; 4]` | magic `b"GTFW"` |
-//! | 4 | `u16` | version, `1` |
+//! | 4 | `u16` | version, `2` |
 //! | 6 | `u16` | header length, `64` |
 //! | 8 | `u16` | `z_dim` (1..) |
 //! | 10 | `u16` | `embed_dim` (0 for an unconditional generator) |
@@ -37,17 +36,34 @@
 //! |---|---|
 //! | tanh table (index `pre_tanh_code + 128`, entry = output code) | `i8` × 256 |
 //! | embedding table, already in the input's quantization, row per class | `i8` × `classes * embed_dim` |
-//! | hidden bias | `i32` × `hidden` |
+//! | hidden bias, input zero point folded in (below) | `i32` × `hidden` |
 //! | hidden multipliers for `acc >= 0` (`m`) | `i32` × `hidden` |
 //! | their shifts (`s`) | `u8` × `hidden` |
 //! | hidden multipliers for `acc < 0` (LeakyReLU folded in) | `i32` × `hidden` |
 //! | their shifts | `u8` × `hidden` |
-//! | output bias | `i32` × `out` |
+//! | output bias, hidden zero point folded in | `i32` × `out` |
 //! | output multipliers | `i32` × `out` |
 //! | their shifts | `u8` × `out` |
-//! | hidden weights, output-major (`hidden` rows of `in`) | `i8` × `hidden * in` |
-//! | output weights, output-major (`out` rows of `hidden`) | `i8` × `out * hidden` |
+//! | zero bytes up to the next offset that is a multiple of 4 | `u8` × 0..=3 |
+//! | hidden weights, in groups of 4 rows (below) | `u8` × `4 * groups(hidden) * in` |
+//! | output weights, in groups of 4 rows | `u8` × `4 * groups(out) * hidden` |
 //! | CRC-32 (ISO-HDLC, as zlib) of every byte before it | `u32` |
+//!
+//! **Weights.** Row `r` of a layer holds the int8 weights `w[r][i]` of output channel `r`.
+//! The rows are stored four at a time, input by input: byte `4 * (g * inputs + i) + k`
+//! is `w[4g + k][i] ^ 0x80` (offset binary, `w + 128` as a `u8`), and the missing rows
+//! of a last group that is not full are zero weights (`0x80`). So one little-endian
+//! word holds one input's weights for four output channels, which is what the
+//! microcontroller kernels multiply (see [`crate::dense`]); the sections start at
+//! offsets that are multiples of 4, so a blob placed on a 4-byte boundary has them
+//! word-aligned.
+//!
+//! **Biases.** With input codes `x[i]` and input zero point `zp`, a layer computes
+//! `b[r] + Σ_i (x[i] - zp) w[r][i]` ([`crate::kernels`]). The blob stores
+//! `bias[r] = b[r] - (zp + 128) Σ_i w[r][i]` (wrapping `i32`), so that the same sum is
+//! `bias[r] + Σ_i (x[i] + 128) w[r][i]`: a dot product of non-negative input values,
+//! with no zero point left to subtract. [`Model::hidden_bias`] and
+//! [`Model::output_bias`] return these folded values.
 //!
 //! See [`crate::kernels`] for what the numbers mean.
 
@@ -59,9 +75,10 @@ use crate::{MAX_HIDDEN, MAX_INPUT, MAX_OUTPUT};
 
 /// The first four bytes of every blob.
 pub const MAGIC: [u8; 4] = *b"GTFW";
-/// The format version this build reads and writes.
-pub const VERSION: u16 = 1;
-/// Length of the version-1 header.
+/// The format version this build reads and writes (version 1, with row-major weights and
+/// unfolded biases, is refused: re-export it).
+pub const VERSION: u16 = 2;
+/// Length of the header.
 pub const HEADER_LEN: usize = 64;
 /// Entries in the tanh lookup table.
 pub const LUT_LEN: usize = 256;
@@ -290,14 +307,25 @@ impl Dims {
     /// Total blob length these dimensions imply (header, sections, checksum); saturates
     /// instead of overflowing for dimensions that [`Dims::validate`] would reject.
     pub const fn blob_len(&self) -> usize {
+        let weights = self.weights_offset();
+        let (h, o) = (self.hidden, self.output());
+        let hidden = group_bytes(h, self.input());
+        let output = group_bytes(o, h);
+        weights
+            .saturating_add(hidden)
+            .saturating_add(output)
+            .saturating_add(CRC_LEN)
+    }
+
+    /// Offset of the hidden weights from the start of the blob: the sections before
+    /// them, rounded up to a multiple of 4.
+    pub const fn weights_offset(&self) -> usize {
         let (h, o) = (self.hidden, self.output());
         let parts = [
-            HEADER_LEN + LUT_LEN + CRC_LEN,
+            HEADER_LEN + LUT_LEN,
             self.classes.saturating_mul(self.embed_dim),
             h.saturating_mul(4 + 4 + 1 + 4 + 1),
             o.saturating_mul(4 + 4 + 1),
-            h.saturating_mul(self.input()),
-            o.saturating_mul(h),
         ];
         let mut total = 0usize;
         let mut i = 0;
@@ -305,7 +333,84 @@ impl Dims {
             total = total.saturating_add(parts[i]);
             i += 1;
         }
-        total
+        total.saturating_add(3) / 4 * 4
+    }
+}
+
+/// Bytes of a weight section of `rows` rows of `inputs`: whole groups of 4 rows.
+const fn group_bytes(rows: usize, inputs: usize) -> usize {
+    rows.div_ceil(4).saturating_mul(4).saturating_mul(inputs)
+}
+
+/// A dense layer's int8 weights as the blob stores them: in groups of four rows,
+/// interleaved input by input, offset binary (see the module docs). Borrowed from the
+/// blob; [`Weights::get`] reads one weight, [`crate::dense::LayerInput::dot_rows`] runs
+/// the kernels on whole groups.
+#[derive(Clone, Copy)]
+pub struct Weights<'a> {
+    bytes: &'a [u8],
+    rows: usize,
+    inputs: usize,
+}
+
+impl core::fmt::Debug for Weights<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Weights")
+            .field("rows", &self.rows)
+            .field("inputs", &self.inputs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Weights<'a> {
+    /// Views `bytes` (at least `4 * ceil(rows / 4) * inputs` of them) as the weights of
+    /// `rows` output channels of `inputs` inputs; `None` when they are too few.
+    pub fn new(bytes: &'a [u8], rows: usize, inputs: usize) -> Option<Self> {
+        let bytes = bytes.get(..group_bytes(rows, inputs))?;
+        Some(Self {
+            bytes,
+            rows,
+            inputs,
+        })
+    }
+
+    /// Output channels (rows).
+    pub const fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Inputs per row.
+    pub const fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    /// The weight of output channel `row` for input `input` (0 out of range).
+    pub fn get(&self, row: usize, input: usize) -> i8 {
+        if row >= self.rows || input >= self.inputs {
+            return 0;
+        }
+        let at = 4 * ((row / 4) * self.inputs + input) + row % 4;
+        (self.bytes.get(at).copied().unwrap_or(0x80) ^ 0x80).cast_signed()
+    }
+
+    /// Row `row`'s weights in input order (empty out of range).
+    pub fn row(&self, row: usize) -> impl Iterator<Item = i8> + '_ {
+        let n = if row < self.rows { self.inputs } else { 0 };
+        (0..n).map(move |i| self.get(row, i))
+    }
+
+    /// The stored bytes of the groups that hold rows `first..` (whole groups, `4 *
+    /// inputs` bytes each; `first` is rounded down to a multiple of 4).
+    pub fn groups_from(&self, first: usize) -> &'a [u8] {
+        // At most the section's length (`first` is clamped to the rows), so it cannot
+        // overflow; a plain product, since Thumb-1 has no 64-bit multiply to saturate.
+        let start = (first.min(self.rows) / 4) * (4 * self.inputs);
+        self.bytes.get(start..).unwrap_or(&[])
+    }
+
+    /// All the stored bytes.
+    pub const fn bytes(&self) -> &'a [u8] {
+        self.bytes
     }
 }
 
@@ -490,8 +595,16 @@ impl<'a> Model<'a> {
             m: take(&mut rest, 4 * o),
             shift: take(&mut rest, o),
         };
-        let hidden_weights = take(&mut rest, h * dims.input());
-        let out_weights = take(&mut rest, o * h);
+        let before = content.len() - rest.len();
+        let padding = take(&mut rest, dims.weights_offset() - before);
+        if let Some(i) = padding.iter().position(|&b| b != 0) {
+            return Err(BlobError::ReservedNotZero {
+                offset: before + i,
+                value: padding[i],
+            });
+        }
+        let hidden_weights = take(&mut rest, group_bytes(h, dims.input()));
+        let out_weights = take(&mut rest, group_bytes(o, h));
         hidden_pos.validate("hidden (acc >= 0)")?;
         hidden_neg.validate("hidden (acc < 0)")?;
         out_mult.validate("output")?;
@@ -565,22 +678,31 @@ impl<'a> Model<'a> {
         Some(bytes_as_i8(row))
     }
 
-    /// Hidden-layer weights, output-major (`hidden` rows of `z_dim + embed_dim`).
-    pub fn hidden_weights(&self) -> &'a [i8] {
-        bytes_as_i8(self.hidden_weights)
+    /// Hidden-layer weights: `hidden` rows of `z_dim + embed_dim`.
+    pub fn hidden_weights(&self) -> Weights<'a> {
+        Weights {
+            bytes: self.hidden_weights,
+            rows: self.dims.hidden,
+            inputs: self.dims.input(),
+        }
     }
 
-    /// Output-layer weights, output-major (`width * height` rows of `hidden`).
-    pub fn output_weights(&self) -> &'a [i8] {
-        bytes_as_i8(self.out_weights)
+    /// Output-layer weights: `width * height` rows of `hidden`.
+    pub fn output_weights(&self) -> Weights<'a> {
+        Weights {
+            bytes: self.out_weights,
+            rows: self.dims.output(),
+            inputs: self.dims.hidden,
+        }
     }
 
-    /// Hidden bias of channel `c` (0 past the end).
+    /// Hidden bias of channel `c` with the input zero point folded in (see the module
+    /// docs; 0 past the end).
     pub fn hidden_bias(&self, c: usize) -> i32 {
         chunk_i32(self.hidden_bias.get(4 * c..4 * c + 4).unwrap_or(&[]))
     }
 
-    /// Output bias of channel `c` (0 past the end).
+    /// Output bias of channel `c` with the hidden zero point folded in (0 past the end).
     pub fn output_bias(&self, c: usize) -> i32 {
         chunk_i32(self.out_bias.get(4 * c..4 * c + 4).unwrap_or(&[]))
     }
@@ -629,7 +751,8 @@ mod writer {
         pub multipliers: Vec<QuantizedMultiplier>,
     }
 
-    /// Everything a version-1 blob holds, in host-friendly form: the input to [`write()`].
+    /// Everything a blob holds, in host-friendly form (row-major weights, biases without
+    /// the zero points folded in): the input to [`write()`].
     #[derive(Debug, Clone, PartialEq)]
     pub struct ModelParams {
         /// Dimensions.
@@ -680,6 +803,35 @@ mod writer {
         },
     }
 
+    /// `b[r] - (zp + 128) Σ_i w[r][i]` per row, wrapping (see the module docs).
+    fn folded_bias(layer: &LayerParams, inputs: usize, zero_point: i8) -> Vec<i32> {
+        let z = i32::from(zero_point) + 128;
+        let rows = layer.weights.chunks_exact(inputs.max(1));
+        layer
+            .bias
+            .iter()
+            .zip(rows)
+            .map(|(&b, row)| {
+                let sum = row.iter().map(|&w| i32::from(w)).sum::<i32>();
+                b.wrapping_sub(z.wrapping_mul(sum))
+            })
+            .collect()
+    }
+
+    /// Appends row-major `weights` (`rows` of `inputs`) in groups of 4 rows, input by
+    /// input, offset binary; missing rows of the last group are zero weights.
+    fn grouped(b: &mut Vec<u8>, weights: &[i8], rows: usize, inputs: usize) {
+        for g in 0..rows.div_ceil(4) {
+            for i in 0..inputs {
+                for k in 0..4 {
+                    let w = weights.get((4 * g + k) * inputs + i).copied();
+                    let w = if 4 * g + k < rows { w.unwrap_or(0) } else { 0 };
+                    b.push(w.cast_unsigned() ^ 0x80);
+                }
+            }
+        }
+    }
+
     fn check(section: &'static str, expected: usize, found: usize) -> Result<(), WriteError> {
         if expected == found {
             Ok(())
@@ -698,7 +850,9 @@ mod writer {
             .map_err(|_| WriteError::TooLarge { field, value })
     }
 
-    /// Serialises parameters into a version-1 blob (see the module docs for the layout).
+    /// Serialises parameters into a blob (see the module docs for the layout): folds each
+    /// layer's input zero point into its biases and stores its weights in groups of 4
+    /// rows.
     ///
     /// The result always parses with [`super::Model::parse`]: the same checks run
     /// before anything is written.
@@ -776,13 +930,16 @@ mod writer {
         };
         codes(&mut b, &p.tanh_lut);
         codes(&mut b, &p.embedding);
-        words(&mut b, &p.hidden.bias);
+        let hidden_bias = folded_bias(&p.hidden, d.input(), p.input.zero_point);
+        words(&mut b, &hidden_bias);
         mults(&mut b, &p.hidden.multipliers);
         mults(&mut b, &p.hidden_negative);
-        words(&mut b, &p.output.bias);
+        let output_bias = folded_bias(&p.output, h, p.hidden_quant.zero_point);
+        words(&mut b, &output_bias);
         mults(&mut b, &p.output.multipliers);
-        codes(&mut b, &p.hidden.weights);
-        codes(&mut b, &p.output.weights);
+        b.resize(d.weights_offset(), 0);
+        grouped(&mut b, &p.hidden.weights, h, d.input());
+        grouped(&mut b, &p.output.weights, o, h);
         let crc = CRC32.checksum(&b);
         b.extend_from_slice(&crc.to_le_bytes());
         debug_assert_eq!(b.len(), d.blob_len());

@@ -3,26 +3,23 @@
 //! This exists to put the [`crate::kernels`] together in the one order the format
 //! defines, with one buffer on the stack: a [`LayerInput`] (4 bytes per input, 2 KB),
 //! into which the input codes are written, beside which the hidden layer writes its
-//! codes, and which then holds the hidden layer's offsets for the output layer. Only a
-//! generator with `z_dim + embed_dim + hidden / 4 > 512` needs a second buffer (`hidden`
-//! bytes) for its hidden codes. Output channels are taken 16 at a time
+//! codes, and which then holds the hidden codes for the output layer. Only a generator
+//! with `z_dim + embed_dim + hidden / 4 > 512` needs a second buffer (`hidden` bytes)
+//! for its hidden codes. Output channels are taken 16 at a time
 //! ([`LayerInput::dot_rows`]), one kernel call per block.
 //!
-//! [`Model::generate_pair`] runs two samples through a [`crate::dense::PairInput`] (2 KB)
-//! with both samples' codes beside it (`2 * 512` bytes): bit for bit two `generate`s.
-//!
 //! 1. input codes `x = concat(quantize(z), embedding[label])`;
-//!    (each layer subtracts its input zero point once, into a [`LayerInput`], before
-//!    the dot products: the same integers as `dot_i8`, with a shorter inner loop);
 //! 2. `h[c] = leaky_relu_requantize(bias1[c] + dot(x - x_zp, W1[c]), M1+[c], M1-[c], h_zp)`;
 //! 3. `t[c] = requantize(bias2[c] + dot(h - h_zp, W2[c]), M2[c], t_zp)`;
 //! 4. `pixel[c] = code_to_pixel(tanh_lut[t[c] + 128])`.
+//!
+//! The blob's biases have `-(zp + 128) Σ W[c]` folded in ([`crate::blob`]), so steps 2
+//! and 3 run as `bias[c] + dot(x + 128, W[c])`: the same integers, and a dot product
+//! of non-negative inputs, which the kernels need.
 
 use thiserror::Error;
 
 use crate::blob::Model;
-#[cfg(not(gantry_dense = "thumbv7em"))]
-use crate::dense::{CAPACITY, PairInput};
 use crate::dense::{LayerInput, Loaded};
 use crate::kernels::{code_to_pixel, leaky_relu_requantize, quantize_f32, requantize, tanh_lookup};
 use crate::noise::NormalSampler;
@@ -92,6 +89,9 @@ pub enum GenerateError {
 impl Model<'_> {
     /// Generates one sample into `pixels` (`width * height` gray levels, row-major,
     /// 0 = black), from `noise` and, for a conditional model, `label`.
+    // Not inlined, so that `generate_pair`'s two calls share one frame and its 2 KB
+    // layer input instead of holding two.
+    #[inline(never)]
     pub fn generate(
         &self,
         noise: Noise<'_>,
@@ -100,7 +100,7 @@ impl Model<'_> {
     ) -> Result<(), GenerateError> {
         let mut x = LayerInput::new();
         // The codes are written straight into the layer input's storage.
-        x.load_with(self.dims.input(), self.input.zero_point, |codes| {
+        x.load_with(self.dims.input(), |codes| {
             self.fill_input_codes(noise, label, codes)
         })?;
         self.check_pixels(pixels)?;
@@ -108,15 +108,11 @@ impl Model<'_> {
         Ok(())
     }
 
-    /// Generates two samples, `samples[k] = (noise, label)` into `pixels[k]`: the same
-    /// pixels as two [`Model::generate`] calls, bit for bit. Both samples are checked
-    /// before either is generated.
-    ///
-    /// On a Cortex-M0+ (thumbv6m) one multiplication serves both samples
-    /// ([`crate::dense::PairInput`]), so each sample's dense layers take about 30 % fewer
-    /// cycles; it needs about 0.9 KB more stack than [`Model::generate`]. On a
-    /// Cortex-M4 (thumbv7em), whose single-sample kernel already does two MACs per
-    /// instruction, it is two [`Model::generate`] calls.
+    /// Generates two samples, `samples[k] = (noise, label)` into `pixels[k]`: two
+    /// [`Model::generate`] calls, after both samples are checked, so that a bad second
+    /// sample leaves both buffers untouched. (It once ran both samples through one
+    /// multiplication on the Cortex-M0+; the single-sample kernel now pairs output
+    /// channels instead and is faster than that was.)
     pub fn generate_pair(
         &self,
         samples: [(Noise<'_>, Option<usize>); 2],
@@ -128,27 +124,8 @@ impl Model<'_> {
         self.check_sample(noise_b, label_b)?;
         self.check_pixels(pixels_a)?;
         self.check_pixels(pixels_b)?;
-        #[cfg(gantry_dense = "thumbv7em")]
-        {
-            self.generate(noise_a, label_a, pixels_a)?;
-            self.generate(noise_b, label_b, pixels_b)
-        }
-        #[cfg(not(gantry_dense = "thumbv7em"))]
-        {
-            // Input codes, then (once loaded) hidden codes, of both samples.
-            let mut codes = [[0i8; CAPACITY]; 2];
-            let [codes_a, codes_b] = &mut codes;
-            let n = self.dims.input().min(CAPACITY);
-            self.fill_input_codes(noise_a, label_a, &mut codes_a[..n])?;
-            self.fill_input_codes(noise_b, label_b, &mut codes_b[..n])?;
-            let mut x = PairInput::new();
-            x.load([&codes_a[..n], &codes_b[..n]], self.input.zero_point);
-            let h = self.dims.hidden.min(CAPACITY);
-            self.hidden_codes_pair(&x, [&mut codes_a[..h], &mut codes_b[..h]]);
-            x.load([&codes_a[..h], &codes_b[..h]], self.hidden_q.zero_point);
-            self.output_pixels_pair(&x, [pixels_a, pixels_b]);
-            Ok(())
-        }
+        self.generate(noise_a, label_a, pixels_a)?;
+        self.generate(noise_b, label_b, pixels_b)
     }
 
     /// Builds the input codes `concat(quantize(z), embedding[label])` into `out` and
@@ -235,7 +212,7 @@ impl Model<'_> {
         self.check_input(input)?;
         self.check_pixels(pixels)?;
         let mut x = LayerInput::new();
-        x.load(input, self.input.zero_point);
+        x.load(input);
         self.layers(&mut x, pixels);
         Ok(())
     }
@@ -246,7 +223,7 @@ impl Model<'_> {
         self.check_input(input)?;
         self.check_hidden(hidden)?;
         let mut x = LayerInput::new();
-        x.load(input, self.input.zero_point);
+        x.load(input);
         self.hidden_codes(x.loaded(), hidden);
         Ok(())
     }
@@ -257,7 +234,7 @@ impl Model<'_> {
         self.check_hidden(hidden)?;
         self.check_pixels(pixels)?;
         let mut x = LayerInput::new();
-        x.load(hidden, self.hidden_q.zero_point);
+        x.load(hidden);
         self.output_pixels(x.loaded(), pixels);
         Ok(())
     }
@@ -265,14 +242,14 @@ impl Model<'_> {
     /// Both layers on a loaded input, which is then overwritten by the hidden layer's;
     /// sizes were checked by the caller.
     fn layers(&self, x: &mut LayerInput, pixels: &mut [u8]) {
-        let (hidden, zp) = (self.dims.hidden, self.hidden_q.zero_point);
+        let hidden = self.dims.hidden;
         let (input, spare) = x.split_spare();
         match spare.get_mut(..hidden) {
             // The hidden codes fit beside the input (`input + hidden / 4 <= CAPACITY`,
             // as for the shipped generators): no second buffer.
             Some(codes) => {
                 self.hidden_codes(input, codes);
-                x.load_spare(hidden, zp);
+                x.load_spare(hidden);
             }
             None => self.hidden_through_buffer(x),
         }
@@ -286,7 +263,7 @@ impl Model<'_> {
         let mut hidden = [0i8; MAX_HIDDEN];
         let hidden = hidden.get_mut(..self.dims.hidden).unwrap_or(&mut []);
         self.hidden_codes(x.loaded(), hidden);
-        x.load(hidden, self.hidden_q.zero_point);
+        x.load(hidden);
     }
 
     fn check_input(&self, input: &[i8]) -> Result<(), GenerateError> {
@@ -328,11 +305,11 @@ impl Model<'_> {
     /// Hidden codes from the loaded input, one per output channel of `hidden`.
     #[inline]
     fn hidden_codes(&self, x: Loaded<'_>, hidden: &mut [i8]) {
-        let rows = self.hidden_weights().chunks(x.len().max(1) * BLOCK);
+        let weights = self.hidden_weights();
         let mut acc = [0i32; BLOCK];
-        for (b, (rows, codes)) in rows.zip(hidden.chunks_mut(BLOCK)).enumerate() {
+        for (b, codes) in hidden.chunks_mut(BLOCK).enumerate() {
             let acc = acc.get_mut(..codes.len()).unwrap_or(&mut []);
-            x.dot_rows(rows, acc);
+            x.dot_rows(weights, b * BLOCK, acc);
             for (i, (code, &dot)) in codes.iter_mut().zip(acc.iter()).enumerate() {
                 *code = self.hidden_code(b * BLOCK + i, dot);
             }
@@ -342,11 +319,11 @@ impl Model<'_> {
     /// Pixels from the loaded hidden codes.
     #[inline]
     fn output_pixels(&self, h: Loaded<'_>, pixels: &mut [u8]) {
-        let rows = self.output_weights().chunks(h.len().max(1) * BLOCK);
+        let weights = self.output_weights();
         let mut acc = [0i32; BLOCK];
-        for (b, (rows, pixels)) in rows.zip(pixels.chunks_mut(BLOCK)).enumerate() {
+        for (b, pixels) in pixels.chunks_mut(BLOCK).enumerate() {
             let acc = acc.get_mut(..pixels.len()).unwrap_or(&mut []);
-            h.dot_rows(rows, acc);
+            h.dot_rows(weights, b * BLOCK, acc);
             for (i, (p, &dot)) in pixels.iter_mut().zip(acc.iter()).enumerate() {
                 *p = self.output_pixel(b * BLOCK + i, dot);
             }
@@ -368,41 +345,5 @@ impl Model<'_> {
         let acc = self.output_bias(c).wrapping_add(dot);
         let t = requantize(acc, self.output_multiplier(c), self.pretanh_q.zero_point);
         code_to_pixel(tanh_lookup(self.lut, t))
-    }
-
-    /// Both samples' hidden codes from a loaded pair.
-    #[cfg(not(gantry_dense = "thumbv7em"))]
-    fn hidden_codes_pair(&self, x: &PairInput, hidden: [&mut [i8]; 2]) {
-        let [hidden_a, hidden_b] = hidden;
-        let rows = self.hidden_weights().chunks(x.len().max(1) * BLOCK);
-        let blocks = hidden_a.chunks_mut(BLOCK).zip(hidden_b.chunks_mut(BLOCK));
-        let mut acc = [[0i32; 2]; BLOCK];
-        for (b, (rows, (codes_a, codes_b))) in rows.zip(blocks).enumerate() {
-            let acc = acc.get_mut(..codes_a.len()).unwrap_or(&mut []);
-            x.dot_rows(rows, acc);
-            let codes = codes_a.iter_mut().zip(codes_b.iter_mut());
-            for (i, ((a, b_code), &[dot_a, dot_b])) in codes.zip(acc.iter()).enumerate() {
-                *a = self.hidden_code(b * BLOCK + i, dot_a);
-                *b_code = self.hidden_code(b * BLOCK + i, dot_b);
-            }
-        }
-    }
-
-    /// Both samples' pixels from their loaded hidden codes.
-    #[cfg(not(gantry_dense = "thumbv7em"))]
-    fn output_pixels_pair(&self, h: &PairInput, pixels: [&mut [u8]; 2]) {
-        let [pixels_a, pixels_b] = pixels;
-        let rows = self.output_weights().chunks(h.len().max(1) * BLOCK);
-        let blocks = pixels_a.chunks_mut(BLOCK).zip(pixels_b.chunks_mut(BLOCK));
-        let mut acc = [[0i32; 2]; BLOCK];
-        for (b, (rows, (out_a, out_b))) in rows.zip(blocks).enumerate() {
-            let acc = acc.get_mut(..out_a.len()).unwrap_or(&mut []);
-            h.dot_rows(rows, acc);
-            let out = out_a.iter_mut().zip(out_b.iter_mut());
-            for (i, ((a, b_pixel), &[dot_a, dot_b])) in out.zip(acc.iter()).enumerate() {
-                *a = self.output_pixel(b * BLOCK + i, dot_a);
-                *b_pixel = self.output_pixel(b * BLOCK + i, dot_b);
-            }
-        }
     }
 }

@@ -14,12 +14,15 @@
 //! - **Activations** (generator input, hidden layer, pre-tanh): int8 codes in
 //!   `[-128, 127]`, per-tensor `f32` scale and int8 zero point, calibrated from min/max.
 //! - **Weights**: int8 codes in `[-127, 127]`, symmetric (zero point 0), one scale per
-//!   output channel. Stored output-major: row `c` holds the weights of output `c`.
+//!   output channel; row `c` holds the weights of output `c` (the blob stores them four
+//!   rows to a word, [`crate::blob`]).
 //! - **Biases**: int32, scale `input_scale * weight_scale[c]`, zero point 0.
 //! - **Accumulation** ([`dot_i8`]): `acc = bias + Σ_i (x[i] - x_zp) * w[c][i]` in int32,
 //!   two's-complement wrapping on overflow (each product fits in 17 bits; only a hostile
-//!   bias can wrap). The firmware subtracts the zero point once per layer
-//!   ([`offset_codes`]) and runs [`dot_offsets`]: the same integers.
+//!   bias can wrap). The blob stores the bias with `-(x_zp + 128) Σ_i w[c][i]` folded in
+//!   ([`crate::blob`]), and the firmware's kernels ([`crate::dense`]) sum
+//!   `Σ_i (x[i] + 128) * w[c][i]` onto it: the same integers ([`offset_codes`] with zero
+//!   point -128 and [`dot_offsets`] are their test oracle).
 //! - **Requantization** ([`requantize`]): the real multiplier
 //!   `M = input_scale * weight_scale[c] / output_scale` is stored as a
 //!   [`QuantizedMultiplier`] `(m, s)` meaning `m / 2^s`, with `0 <= m < 2^31` and

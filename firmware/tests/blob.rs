@@ -71,19 +71,45 @@ fn round_trip_preserves_every_field() {
     assert_eq!(m.hidden_quant(), p.hidden_quant);
     assert_eq!(m.pretanh_quant(), p.pretanh_quant);
     assert_eq!(m.leaky_alpha(), p.leaky_alpha);
-    assert_eq!(m.hidden_weights(), &p.hidden.weights[..]);
-    assert_eq!(m.output_weights(), &p.output.weights[..]);
+    for (w, rows, want) in [
+        (m.hidden_weights(), p.dims.hidden, &p.hidden.weights),
+        (m.output_weights(), p.dims.output(), &p.output.weights),
+    ] {
+        assert_eq!((w.rows(), w.inputs()), (rows, want.len() / rows));
+        let got: Vec<i8> = (0..rows).flat_map(|r| w.row(r)).collect();
+        assert_eq!(&got, want);
+        assert_eq!(
+            w.bytes().len(),
+            rows.div_ceil(4) * 4 * w.inputs(),
+            "whole groups"
+        );
+    }
+    // The biases come back with the input zero point folded in.
+    let folded = |b: i32, row: &[i8], zp: i8| {
+        let sum: i32 = row.iter().map(|&w| i32::from(w)).sum();
+        b.wrapping_sub((i32::from(zp) + 128) * sum)
+    };
+    let n = p.dims.input();
     let lut: Vec<i8> = m.tanh_table().iter().map(|b| *b as i8).collect();
     assert_eq!(lut, p.tanh_lut);
     for c in 0..p.dims.hidden {
-        assert_eq!(m.hidden_bias(c), p.hidden.bias[c]);
+        let row = &p.hidden.weights[c * n..(c + 1) * n];
+        assert_eq!(
+            m.hidden_bias(c),
+            folded(p.hidden.bias[c], row, p.input.zero_point)
+        );
         assert_eq!(
             m.hidden_multipliers(c),
             (p.hidden.multipliers[c], p.hidden_negative[c])
         );
     }
     for c in 0..p.dims.output() {
-        assert_eq!(m.output_bias(c), p.output.bias[c]);
+        let h = p.dims.hidden;
+        let row = &p.output.weights[c * h..(c + 1) * h];
+        assert_eq!(
+            m.output_bias(c),
+            folded(p.output.bias[c], row, p.hidden_quant.zero_point)
+        );
         assert_eq!(m.output_multiplier(c), p.output.multipliers[c]);
     }
     assert_eq!(m.embedding_row(1).unwrap(), &p.embedding[2..4]);
@@ -125,9 +151,16 @@ fn rejections_are_typed() {
     b[0] = b'X';
     assert!(matches!(parse(&b), Some(BlobError::BadMagic { .. })));
 
-    let mut b = good.clone();
-    b[4] = 2;
-    assert_eq!(parse(&b), Some(BlobError::UnsupportedVersion { found: 2 }));
+    for version in [1, 3] {
+        let mut b = good.clone();
+        b[4] = version;
+        assert_eq!(
+            parse(&b),
+            Some(BlobError::UnsupportedVersion {
+                found: u16::from(version)
+            })
+        );
+    }
 
     let mut b = good.clone();
     b[6] = 65;

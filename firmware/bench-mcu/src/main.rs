@@ -10,8 +10,7 @@
 //!
 //! Runs (see `.cargo/config.toml`): `cargo run --release --target thumbv6m-none-eabi`
 //! (Cortex-M0, `-M microbit`) and `--target thumbv7em-none-eabihf` (Cortex-M4,
-//! `-M mps2-an386`). With `--features baseline` it uses only the API the firmware had
-//! before `firmware::dense` (to measure an older checkout the same way).
+//! `-M mps2-an386`).
 //!
 //! Output is one `key: value` per line. Exit status (through semihosting): 0 when the
 //! on-target self-test of the kernel passed, 1 otherwise (or on a panic).
@@ -26,10 +25,9 @@ use core::fmt::Write as _;
 use core::hint::black_box;
 
 use cortex_m_rt::entry;
-#[cfg(not(feature = "baseline"))]
-use firmware::dense::{LayerInput, PairInput};
+use firmware::blob::Weights;
+use firmware::dense::LayerInput;
 use firmware::kernels::{dot_offsets, offset_codes};
-#[cfg(not(feature = "baseline"))]
 use firmware::noise::NormalSampler;
 use firmware::{MAX_HIDDEN, MAX_INPUT, MNIST_PIXELS, Model, Noise};
 
@@ -99,70 +97,23 @@ fn run(out: &mut Console) -> Result<(), ()> {
     let hidden = &mut hidden[..d.hidden];
     checked(out, "hidden layer", model.hidden_layer(input, hidden))?;
     let layers = [
-        (
-            "hidden",
-            input,
-            model.input_quant().zero_point,
-            model.hidden_weights(),
-        ),
-        (
-            "output",
-            &*hidden,
-            model.hidden_quant().zero_point,
-            model.output_weights(),
-        ),
+        ("hidden", input, model.hidden_weights()),
+        ("output", &*hidden, model.output_weights()),
     ];
-    let mut totals = [0u64; 3];
-    for (name, codes, zp, weights) in layers {
-        let macs = (codes.len() * weights.len() / codes.len().max(1)) as u64;
-        let mut offsets = [0i16; MAX_INPUT];
-        offset_codes(codes, zp, &mut offsets);
-        let offsets = &offsets[..codes.len()];
-        let (_, old) = clock.count(|| old_layer(black_box(offsets), black_box(weights)));
-        totals[0] += old;
+    let mut total = 0u64;
+    for (name, codes, weights) in layers {
+        let macs = (codes.len() * weights.rows()) as u64;
+        let mut x = LayerInput::new();
+        x.load(codes);
+        let (_, counted) = clock.count(|| layer(black_box(&x), black_box(weights)));
+        total += counted;
         let _ = writeln!(
             out,
-            "kernel old {name}: {old} instructions, {} per MAC",
-            per(old, macs)
+            "kernel {name}: {counted} instructions, {} per MAC",
+            per(counted, macs)
         );
-        #[cfg(not(feature = "baseline"))]
-        {
-            let mut x = LayerInput::new();
-            x.load(codes, zp);
-            let (_, new) = clock.count(|| new_layer(black_box(&x), black_box(weights)));
-            totals[1] += new;
-            let _ = writeln!(
-                out,
-                "kernel new {name}: {new} instructions, {} per MAC",
-                per(new, macs)
-            );
-            if PAIR_KERNEL {
-                let mut pair = PairInput::new();
-                pair.load([codes, codes], zp);
-                let (_, two) = clock.count(|| pair_layer(black_box(&pair), black_box(weights)));
-                totals[2] += two;
-                let _ = writeln!(
-                    out,
-                    "kernel pair {name}: {two} instructions for 2 samples, {} per MAC",
-                    per(two, 2 * macs)
-                );
-            }
-        }
     }
-    let macs = d.macs() as u64;
-    let _ = writeln!(out, "kernel old: {} per MAC", per(totals[0], macs));
-    #[cfg(not(feature = "baseline"))]
-    {
-        let _ = writeln!(out, "kernel new: {} per MAC", per(totals[1], macs));
-        if PAIR_KERNEL {
-            let _ = writeln!(out, "kernel pair: {} per MAC", per(totals[2], 2 * macs));
-        } else {
-            let _ = writeln!(
-                out,
-                "kernel pair: none (generate_pair runs generate twice here)"
-            );
-        }
-    }
+    let _ = writeln!(out, "kernel: {} per MAC", per(total, d.macs() as u64));
 
     // Whole samples: time, stack high-water mark, and the checksum of every pixel.
     let mut crc = firmware::blob::CRC32.digest();
@@ -197,7 +148,6 @@ fn run(out: &mut Console) -> Result<(), ()> {
         checked(out, "forward_codes", done)?;
         layers_only += layers;
     }
-    #[cfg(not(feature = "baseline"))]
     let pairs = {
         let pair_fn: GeneratePairFn = black_box(Model::generate_pair as GeneratePairFn);
         let mut crc = firmware::blob::CRC32.digest();
@@ -240,7 +190,6 @@ fn run(out: &mut Console) -> Result<(), ()> {
     );
     let crc = crc.finalize();
     let _ = writeln!(out, "pixels crc32: {crc:#010x}");
-    #[cfg(not(feature = "baseline"))]
     {
         let (instructions, stack, pair_crc) = pairs;
         let _ = writeln!(
@@ -270,20 +219,13 @@ type GenerateFn = for<'n, 'p> fn(
 ) -> Result<(), firmware::GenerateError>;
 
 /// The signature of `Model::generate_pair`.
-#[cfg(not(feature = "baseline"))]
 type GeneratePairFn = for<'n, 'p> fn(
     &Model<'static>,
     [(Noise<'n>, Option<usize>); 2],
     [&'p mut [u8]; 2],
 ) -> Result<(), firmware::GenerateError>;
 
-/// Whether this core has a two-sample kernel (`generate_pair` runs `generate` twice on
-/// the Cortex-M4, whose one-sample kernel already does two MACs per instruction).
-#[cfg(not(feature = "baseline"))]
-const PAIR_KERNEL: bool = !cfg!(target_abi = "eabihf");
-
 /// Output channels per kernel call, as `firmware::infer` takes them.
-#[cfg(not(feature = "baseline"))]
 const BLOCK: usize = 16;
 
 /// The value of `result`, or its error printed (naming `what`) and `Err`.
@@ -311,159 +253,89 @@ impl core::fmt::Display for Fixed2 {
     }
 }
 
-/// One layer with the portable kernel of `firmware::kernels` (the loop the firmware used
-/// before `firmware::dense`): every row against the same `i16` offsets.
+/// One layer with `firmware::dense`: every output channel against the same loaded
+/// input, in blocks of channels as `firmware::infer` takes them.
 #[inline(never)]
 #[unsafe(no_mangle)]
-fn old_layer(offsets: &[i16], weights: &[i8]) -> i32 {
-    let mut acc = 0i32;
-    for row in weights.chunks_exact(offsets.len().max(1)) {
-        acc = acc.wrapping_add(dot_offsets(offsets, row));
-    }
-    acc
-}
-
-/// One layer with `firmware::dense`: every row against the same loaded input, in blocks
-/// of rows as `firmware::infer` takes them.
-#[cfg(not(feature = "baseline"))]
-#[inline(never)]
-#[unsafe(no_mangle)]
-fn new_layer(x: &LayerInput, weights: &[i8]) -> i32 {
+fn layer(x: &LayerInput, weights: Weights<'_>) -> i32 {
     let mut acc = 0i32;
     let mut dots = [0i32; BLOCK];
-    for rows in weights.chunks(x.len().max(1) * BLOCK) {
-        x.dot_rows(rows, &mut dots);
+    for first in (0..weights.rows()).step_by(BLOCK) {
+        x.dot_rows(weights, first, &mut dots);
         acc = acc.wrapping_add(black_box(&dots)[0]);
     }
     acc
 }
 
-/// One layer with `firmware::dense`'s two-sample kernel, in blocks as `generate_pair`.
-#[cfg(not(feature = "baseline"))]
-#[inline(never)]
-#[unsafe(no_mangle)]
-fn pair_layer(x: &PairInput, weights: &[i8]) -> i32 {
-    let mut acc = 0i32;
-    let mut dots = [[0i32; 2]; BLOCK];
-    for rows in weights.chunks(x.len().max(1) * BLOCK) {
-        x.dot_rows(rows, &mut dots);
-        acc = acc.wrapping_add(black_box(&dots)[0][1]);
-    }
-    acc
-}
-
-/// The kernels of `firmware::dense` (one sample, and a pair) against `firmware::kernels`
-/// on this core: random and extreme codes, zero points and weights, lengths 0 to 40 and
-/// the generator's, at each of the four alignments of the weight row, one row and blocks
-/// of three. Prints and returns the verdict.
+/// The kernel of `firmware::dense` against `firmware::kernels` on this core: random and
+/// extreme codes and weights, lengths 0 to 40 and the generator's, 1 to 8 output
+/// channels from the first and from the fifth, with the weights on a word boundary
+/// (the assembly) and off it (the portable path). Prints and returns the verdict.
 fn self_test(out: &mut Console) -> Result<(), ()> {
-    #[cfg(feature = "baseline")]
-    {
-        let _ = writeln!(
-            out,
-            "self-test: skipped (baseline build has no firmware::dense)"
-        );
-        Ok(())
-    }
-    #[cfg(not(feature = "baseline"))]
-    {
-        /// Weights at any offset from a word boundary.
-        #[repr(C, align(4))]
-        struct Row([i8; MAX_INPUT + 4]);
-        let mut rng = NormalSampler::new(2024);
-        let mut byte = |extreme: bool| {
-            let r = rng.next_u32();
-            match (extreme, r % 3) {
-                (true, 0) => -128,
-                (true, 1) => 127,
-                _ => (r >> 8) as u8 as i8,
-            }
-        };
-        let (mut cases, mut failures) = (0u32, 0u32);
-        let lengths = (0..=40).chain([110, 128, 511, 512]);
-        for n in lengths {
-            for round in 0..4 {
-                let extreme = round % 2 == 1;
-                let mut codes = [0i8; MAX_INPUT];
-                for c in &mut codes[..n] {
-                    *c = byte(extreme);
-                }
-                let zp = byte(extreme);
-                let mut row = Row([0; MAX_INPUT + 4]);
-                let mut x = LayerInput::new();
-                x.load(&codes[..n], zp);
-                let mut offsets = [0i16; MAX_INPUT];
-                offset_codes(&codes[..n], zp, &mut offsets);
-                // The second sample of a pair: the first one's codes reversed.
-                let mut reversed = [0i8; MAX_INPUT];
-                for (r, &c) in reversed[..n].iter_mut().zip(codes[..n].iter().rev()) {
-                    *r = c;
-                }
-                let mut pair = PairInput::new();
-                pair.load([&codes[..n], &reversed[..n]], zp);
-                let mut offsets_b = [0i16; MAX_INPUT];
-                offset_codes(&reversed[..n], zp, &mut offsets_b);
-                for shift in 0..4 {
-                    for w in &mut row.0[shift..shift + n] {
-                        *w = byte(extreme);
-                    }
-                    let weights = &row.0[shift..shift + n];
-                    let want = [
-                        dot_offsets(&offsets[..n], weights),
-                        dot_offsets(&offsets_b[..n], weights),
-                    ];
-                    let got = [x.dot(weights), pair.dot(weights)[0], pair.dot(weights)[1]];
-                    cases += 1;
-                    if got != [want[0], want[0], want[1]] {
-                        failures += 1;
-                        let _ = writeln!(
-                            out,
-                            "self-test mismatch: {n} inputs, offset {shift}: {got:?} != {want:?}"
-                        );
-                    }
-                }
-            }
+    /// Stored weights of up to 8 channels of 512 inputs, at any offset from a word
+    /// boundary.
+    #[repr(C, align(4))]
+    struct Stored([u8; 8 * MAX_INPUT + 4]);
+    let mut rng = NormalSampler::new(2024);
+    let mut byte = |extreme: bool| {
+        let r = rng.next_u32();
+        match (extreme, r % 3) {
+            (true, 0) => 0x00, // weight or code -128
+            (true, 1) => 0xff, // weight 127 (stored offset binary) or code -1
+            _ => (r >> 8) as u8,
         }
-        // Blocks of three rows (one kernel call), for both kernels, at each alignment.
-        for n in 0..=40 {
-            let mut codes = [0i8; 40];
+    };
+    let mut stored = Stored([0; 8 * MAX_INPUT + 4]);
+    let (mut cases, mut failures) = (0u32, 0u32);
+    let lengths = (0..=40).chain([110, 128, 511, 512]);
+    for n in lengths {
+        for round in 0..4usize {
+            let extreme = round % 2 == 1;
+            let rows = 1 + 2 * round + n % 2;
+            let shift = if round == 3 { 1 + n % 3 } else { 0 };
+            let mut codes = [0i8; MAX_INPUT];
             for c in &mut codes[..n] {
-                *c = byte(n % 2 == 1);
+                *c = byte(extreme) as i8;
             }
-            let zp = byte(true);
             let mut x = LayerInput::new();
-            x.load(&codes[..n], zp);
-            let mut pair = PairInput::new();
-            pair.load([&codes[..n], &codes[..n]], zp);
-            let mut offsets = [0i16; 40];
-            offset_codes(&codes[..n], zp, &mut offsets);
-            let mut row = Row([0; MAX_INPUT + 4]);
-            for shift in 0..4 {
-                for w in &mut row.0[shift..shift + 3 * n] {
-                    *w = byte(shift % 2 == 0);
-                }
-                let weights = &row.0[shift..shift + 3 * n];
-                let (mut single, mut two) = ([0i32; 3], [[0i32; 2]; 3]);
-                x.dot_rows(weights, &mut single);
-                pair.dot_rows(weights, &mut two);
-                for r in 0..3 {
-                    let want = dot_offsets(&offsets[..n], &weights[r * n..(r + 1) * n]);
+            x.load(&codes[..n]);
+            // The specification's sum with zero point -128: `Σ (code + 128) * w`.
+            let mut offsets = [0i16; MAX_INPUT];
+            offset_codes(&codes[..n], -128, &mut offsets);
+            let len = rows.div_ceil(4) * 4 * n;
+            for b in &mut stored.0[shift..shift + len] {
+                *b = byte(extreme);
+            }
+            let Some(weights) = Weights::new(&stored.0[shift..], rows, n) else {
+                let _ = writeln!(out, "self-test: weights view refused");
+                return Err(());
+            };
+            for first in [0, 4].into_iter().filter(|&f| f < rows) {
+                let mut got = [0i32; 8];
+                x.dot_rows(weights, first, &mut got[..rows - first]);
+                for (k, &got) in got[..rows - first].iter().enumerate() {
+                    let mut row = [0i8; MAX_INPUT];
+                    for (dst, w) in row.iter_mut().zip(weights.row(first + k)) {
+                        *dst = w;
+                    }
+                    let want = dot_offsets(&offsets[..n], &row[..n]);
                     cases += 1;
-                    if [single[r], two[r][0], two[r][1]] != [want; 3] {
+                    if got != want {
                         failures += 1;
                         let _ = writeln!(
                             out,
-                            "self-test mismatch: block row {r} of {n} inputs, offset {shift}"
+                            "self-test mismatch: channel {} of {rows}, {n} inputs, offset {shift}: {got} != {want}",
+                            first + k
                         );
                     }
                 }
             }
         }
-        let verdict = if failures == 0 { "passed" } else { "FAILED" };
-        let _ = writeln!(
-            out,
-            "self-test: {verdict} ({failures} of {cases} cases differ)"
-        );
-        if failures == 0 { Ok(()) } else { Err(()) }
     }
+    let verdict = if failures == 0 { "passed" } else { "FAILED" };
+    let _ = writeln!(
+        out,
+        "self-test: {verdict} ({failures} of {cases} cases differ)"
+    );
+    if failures == 0 { Ok(()) } else { Err(()) }
 }

@@ -1,120 +1,146 @@
-//! The Cortex-M4/M7 (ARMv7E-M with the DSP extension) dot product, in assembly.
+//! The Cortex-M4/M7 (ARMv7E-M with the DSP extension) kernel, in assembly: one sample,
+//! four output channels per pass over the inputs.
 //!
-//! It exists because stable Rust has no `SXTB16`/`SMLAD` intrinsics. Lane `i` holds
-//! `(offset[i], offset[i + 2])` as two `i16`; per weight word:
+//! It exists because stable Rust has no `UXTB16`/`SMLABB` intrinsics. Per two inputs,
+//! with weight words `W, W'` (four channels each, offset binary) and lanes `q, q'`:
 //!
 //! ```text
-//! ldrd   r8, r9, [r3], #16      (o0, o2), (o1, o3); the next word's lanes are 4 on
-//! sxtb16 r10, rW                (w0, w2)
-//! sxtb16 rW, rW, ror #8         (w1, w3)
-//! smlad  r0, r10, r8, r0        acc += w0*o0 + w2*o2
-//! smlad  r0, rW, r9, r0         acc += w1*o1 + w3*o3
+//! ldrd   r9, r10, [r3], #8      W, W'
+//! ldrd   r11, r12, [r4], #8     q, q'
+//! uxtb16 r0, r9                 (u0, u2)
+//! smlabb r5, r0, r11, r5        S0 += u0 q
+//! smlatb r7, r0, r11, r7        S2 += u2 q
+//! uxtb16 r0, r9, ror #8         (u1, u3)
+//! smlabb r6, r0, r11, r6        S1 += u1 q
+//! smlatb r8, r0, r11, r8        S3 += u3 q
+//! … the same for W' and q'
 //! ```
 //!
-//! with the words fetched four at a time by one `LDM`. Bytes before the first word
-//! boundary and after the last whole word take `ldrsb`/`ldrsh`/`mla`.
+//! eight inputs per loop iteration. The products `u q <= 255 * 255` are exact in the
+//! signed 16×16 multiplies (both halves are below `2^15`), and the accumulations wrap
+//! modulo `2^32`.
 #![allow(unsafe_code)]
 
-/// `Σ offset[i] * weights[i]` for `i < n`, summed with wrapping, where lane `i` holds
-/// `(offset[i], offset[i + 2])`.
+/// A run of groups for the assembly (as on thumbv6m).
+#[repr(C)]
+struct Job {
+    lanes: *const u32,
+    n: usize,
+    weights: *const u32,
+    groups: usize,
+    out: *mut i32,
+    correction: u32,
+}
+
+/// Stores `S_k - correction` (`S_k = Σ q u_k`) for the four channels of each group of
+/// `job`.
 ///
-/// # Safety
-///
-/// `weights` must point to `n` readable bytes (any alignment) and `lanes` to `n`
-/// readable, 4-byte aligned `u32`.
+/// Registers: `r1` = lanes' start, `r2` = end of the lanes taken eight at a time, `lr` =
+/// end of the lanes, `r3` = weights, `r4` = lanes, `r5`-`r8` = sums; the stack holds
+/// the groups left, the output pointer and the correction.
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
-unsafe extern "C" fn gantry_dense_dot_thumbv7em(
-    lanes: *const u32,
-    weights: *const i8,
-    n: usize,
-) -> i32 {
+unsafe extern "C" fn gantry_dense_groups_thumbv7em(job: *const Job) {
     core::arch::naked_asm!(
-        // The word in register \w: r3 = its lanes, r0 += the four products.
-        ".macro GANTRY_GROUP w",
-        "ldrd r8, r9, [r3], #16",
-        "sxtb16 r10, \\w",
-        "sxtb16 \\w, \\w, ror #8",
-        "smlad r0, r10, r8, r0",
-        "smlad r0, \\w, r9, r0",
+        ".macro GANTRY_INPUT w, q",
+        "uxtb16 r0, \\w",
+        "smlabb r5, r0, \\q, r5",
+        "smlatb r7, r0, \\q, r7",
+        "uxtb16 r0, \\w, ror #8",
+        "smlabb r6, r0, \\q, r6",
+        "smlatb r8, r0, \\q, r8",
         ".endm",
-        // One weight byte: its lane's low half is its offset.
-        ".macro GANTRY_BYTE",
-        "ldrsb r4, [r1], #1",
-        "ldrsh r5, [r3], #4",
-        "mla r0, r4, r5, r0",
+        ".macro GANTRY_TWO",
+        "ldrd r9, r10, [r3], #8",
+        "ldrd r11, r12, [r4], #8",
+        "GANTRY_INPUT r9, r11",
+        "GANTRY_INPUT r10, r12",
         ".endm",
-        "push {{r4, r5, r6, r7, r8, r9, r10, lr}}",
-        // r1 = weights, r3 = lanes, r2 = end of the row, r0 = accumulator.
-        "mov r3, r0",
-        "add r2, r1, r2",
-        "movs r0, #0",
-        // Head: bytes up to the first word boundary.
-        "1:",
-        "tst r1, #3",
-        "beq 2f",
-        "cmp r1, r2",
-        "beq 9f",
-        "GANTRY_BYTE",
-        "b 1b",
-        // Whole words: lr = their end, r12 = end of those taken four at a time.
-        "2:",
-        "sub r4, r2, r1",
-        "bic r5, r4, #3",
-        "add lr, r1, r5",
-        "bic r5, r4, #15",
-        "add r12, r1, r5",
-        "cmp r1, r12",
-        "beq 4f",
-        "3:",
-        "ldm r1!, {{r4, r5, r6, r7}}",
-        "GANTRY_GROUP r4",
-        "GANTRY_GROUP r5",
-        "GANTRY_GROUP r6",
-        "GANTRY_GROUP r7",
-        "cmp r1, r12",
-        "bne 3b",
-        "4:",
-        "cmp r1, lr",
-        "beq 6f",
-        "5:",
-        "ldr r4, [r1], #4",
-        "GANTRY_GROUP r4",
-        "cmp r1, lr",
-        "bne 5b",
-        // Tail: the bytes after the last whole word.
-        "6:",
-        "cmp r1, r2",
-        "beq 9f",
-        "GANTRY_BYTE",
-        "b 6b",
-        "9:",
-        "pop {{r4, r5, r6, r7, r8, r9, r10, pc}}",
-        ".purgem GANTRY_GROUP",
-        ".purgem GANTRY_BYTE",
+        "push {{r4, r5, r6, r7, r8, r9, r10, r11, lr}}",
+        "sub sp, #16",
+        "ldr r1, [r0, #20]",
+        "str r1, [sp, #8]",
+        "ldr r1, [r0, #0]",
+        "ldr r2, [r0, #4]",
+        "ldr r3, [r0, #8]",
+        "ldr r4, [r0, #12]",
+        "str r4, [sp, #0]",
+        "ldr r4, [r0, #16]",
+        "str r4, [sp, #4]",
+        "add lr, r1, r2, lsl #2",
+        "bic r2, r2, #7",
+        "add r2, r1, r2, lsl #2",
+        "ldr r4, [sp, #0]",
+        "cmp r4, #0",
+        "beq 90f",
+        "20:",
+        "mov r4, r1",
+        "movs r5, #0",
+        "movs r6, #0",
+        "movs r7, #0",
+        "mov r8, #0",
+        "cmp r4, r2",
+        "beq 24f",
+        "23:",
+        "GANTRY_TWO",
+        "GANTRY_TWO",
+        "GANTRY_TWO",
+        "GANTRY_TWO",
+        "cmp r4, r2",
+        "bne 23b",
+        "24:",
+        "cmp r4, lr",
+        "beq 29f",
+        "25:",
+        "ldr r9, [r3], #4",
+        "ldr r11, [r4], #4",
+        "GANTRY_INPUT r9, r11",
+        "cmp r4, lr",
+        "bne 25b",
+        "29:",
+        "ldr r9, [sp, #8]",
+        "sub r5, r5, r9",
+        "sub r6, r6, r9",
+        "sub r7, r7, r9",
+        "sub r8, r8, r9",
+        "ldr r0, [sp, #4]",
+        "stm r0!, {{r5, r6, r7, r8}}",
+        "str r0, [sp, #4]",
+        "ldr r0, [sp, #0]",
+        "subs r0, #1",
+        "str r0, [sp, #0]",
+        "bne 20b",
+        "90:",
+        "add sp, #16",
+        "pop {{r4, r5, r6, r7, r8, r9, r10, r11, pc}}",
+        ".purgem GANTRY_INPUT",
+        ".purgem GANTRY_TWO",
     )
 }
 
-/// `Σ offset[i] * weights[i]` over the common length, from the pair lanes, summed with
-/// wrapping.
+/// As thumbv6m's: `out[4g + k] = Σ_i lanes[i] u_k - correction` for the whole groups
+/// that `weights` (word-aligned) and `out` hold.
 #[inline]
-fn dot(lanes: &[u32], weights: &[i8]) -> i32 {
-    let n = weights.len().min(lanes.len());
-    // SAFETY: `weights` has at least `n` bytes and `lanes` at least `n` aligned `u32`;
-    // word k after the head reads lanes 4k and 4k + 1 of its own four, all below `n`.
-    // The function reads nothing else, writes no memory, and restores r4-r10 and lr.
-    unsafe { gantry_dense_dot_thumbv7em(lanes.as_ptr(), weights.as_ptr(), n) }
-}
-
-/// `out[r]` = the dot product of row `r` of `weights` (rows of `lanes.len()` bytes) with
-/// the offsets, for as many whole rows as both `weights` and `out` hold (all zeros if
-/// there are no lanes).
-#[inline]
-pub(super) fn rows(lanes: &[u32], weights: &[i8], out: &mut [i32]) {
-    if lanes.is_empty() {
-        out.fill(0);
-    }
-    for (o, row) in out.iter_mut().zip(weights.chunks_exact(lanes.len().max(1))) {
-        *o = dot(lanes, row);
-    }
+pub(super) fn groups(lanes: &[u32], weights: &[u32], correction: u32, out: &mut [i32]) {
+    let n = lanes.len();
+    let whole = out.len() / 4;
+    // Cannot overflow: `n <= CAPACITY`, and no `out` holds 2^16 groups.
+    let groups = if whole.min(1 << 16) * n <= weights.len() {
+        whole
+    } else {
+        weights.len() / n
+    };
+    let job = Job {
+        lanes: lanes.as_ptr(),
+        n,
+        weights: weights.as_ptr(),
+        groups,
+        out: out.as_mut_ptr(),
+        correction,
+    };
+    // SAFETY: as on thumbv6m: `lanes` holds `n` aligned `u32`, `weights` at least
+    // `groups * n` aligned `u32` (LDRD needs only word alignment on ARMv7-M) and `out`
+    // at least `4 * groups` aligned `i32`; the kernel reads and writes nothing else and
+    // restores r4-r11, lr and sp.
+    unsafe { gantry_dense_groups_thumbv7em(&job) };
 }

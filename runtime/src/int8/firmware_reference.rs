@@ -15,10 +15,13 @@
 //!
 //! 1. `x = concat(quantize(z), embedding[label])`, `quantize(v) = clamp(roundf(v / s) + zp,
 //!    -128, 127)` in f32, ties away from zero.
-//! 2. `acc[c] = bias[c] + Σ_i (x[i] - x_zp) * W[c][i]`, int32 with wrap-around.
+//! 2. `acc[c] = b[c] + Σ_i (x[i] - x_zp) * W[c][i]`, int32 with wrap-around. The blob (format
+//!    version 2) stores `bias[c] = b[c] - (x_zp + 128) * Σ_i W[c][i]`, so this reference sums
+//!    `bias[c] + Σ_i (x[i] + 128) * W[c][i]`: the same integer.
 //! 3. `h[c] = requantize(acc[c], acc >= 0 ? M+[c] : M-[c], h_zp)` with
 //!    `requantize(a, (m, s), zp) = clamp(round_half_away(a * m / 2^s) + zp, -128, 127)`.
-//! 4. `t[c] = requantize(bias2[c] + Σ_j (h[j] - h_zp) * W2[c][j], M2[c], t_zp)`.
+//! 4. `t[c] = requantize(bias2[c] + Σ_j (h[j] + 128) * W2[c][j], M2[c], t_zp)` (the hidden zero
+//!    point folded into `bias2` the same way).
 //! 5. `pixel[c] = lut[t[c] + 128] + 128`.
 
 use std::path::Path;
@@ -92,6 +95,24 @@ impl<'a> Cursor<'a> {
         Ok(self.take(n, what)?.iter().map(|b| *b as i8).collect())
     }
 
+    /// Row-major weights from their stored form: groups of 4 rows, input by input, each
+    /// byte `w ^ 0x80`.
+    fn grouped(
+        &mut self,
+        rows: usize,
+        inputs: usize,
+        what: &str,
+    ) -> std::result::Result<Vec<i8>, BlobFormatError> {
+        let stored = self.take(rows.div_ceil(4) * 4 * inputs, what)?;
+        let mut weights = vec![0i8; rows * inputs];
+        for (r, row) in weights.chunks_exact_mut(inputs.max(1)).enumerate() {
+            for (i, w) in row.iter_mut().enumerate() {
+                *w = (stored[4 * ((r / 4) * inputs + i) + r % 4] ^ 0x80) as i8;
+            }
+        }
+        Ok(weights)
+    }
+
     fn i32s(&mut self, n: usize, what: &str) -> std::result::Result<Vec<i32>, BlobFormatError> {
         Ok(self
             .take(4 * n, what)?
@@ -131,10 +152,10 @@ fn f32_at(b: &[u8], at: usize) -> f32 {
     f32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// Length of a version-1 blob's header.
+/// Length of the blob's header.
 const HEADER: usize = 64;
 
-/// The sizes and input scale a version-1 header declares, checked.
+/// The sizes and input scale the header declares, checked.
 struct Header {
     z_dim: usize,
     embed_dim: usize,
@@ -159,9 +180,9 @@ fn check_envelope(blob: &[u8]) -> std::result::Result<&[u8], BlobFormatError> {
         return err("the magic is not \"GTFW\": not a firmware blob".into());
     }
     let version = u16_at(blob, 4);
-    if version != 1 {
+    if version != 2 {
         return err(format!(
-            "format version {version}; this reference reads version 1"
+            "format version {version}; this reference reads version 2"
         ));
     }
     if u16_at(blob, 6) != HEADER {
@@ -214,7 +235,7 @@ fn read_header(blob: &[u8]) -> std::result::Result<Header, BlobFormatError> {
 }
 
 impl FirmwareReference {
-    /// Reads a version-1 blob (header, sections, CRC-32 as documented in `firmware::blob`).
+    /// Reads a version-2 blob (header, sections, CRC-32 as documented in `firmware::blob`).
     pub fn from_bytes(blob: &[u8]) -> std::result::Result<Self, BlobFormatError> {
         let content = check_envelope(blob)?;
         let Header {
@@ -240,8 +261,14 @@ impl FirmwareReference {
         let neg1 = c.multipliers(hidden, "hidden multipliers (acc < 0)")?;
         let bias2 = c.i32s(outputs, "output bias")?;
         let mult2 = c.multipliers(outputs, "output multipliers")?;
-        let w1 = c.i8s(hidden * inputs, "hidden weights")?;
-        let w2 = c.i8s(outputs * hidden, "output weights")?;
+        let padding = c.take((4 - c.at % 4) % 4, "padding")?;
+        if padding.iter().any(|b| *b != 0) {
+            return Err(BlobFormatError(
+                "the padding before the weights is not zero".into(),
+            ));
+        }
+        let w1 = c.grouped(hidden, inputs, "hidden weights")?;
+        let w2 = c.grouped(outputs, hidden, "output weights")?;
         if c.at != content.len() {
             return Err(BlobFormatError(format!(
                 "{} bytes between the last section and the checksum",
@@ -357,14 +384,13 @@ impl FirmwareReference {
 
     /// Hidden-layer codes from input codes (steps 2–3).
     pub fn hidden_codes(&self, input: &[i8]) -> Vec<i8> {
-        self.layer1
-            .run(input, self.input_zero_point, self.hidden_zero_point)
+        self.layer1.run(input, self.hidden_zero_point)
     }
 
     /// Gray levels from hidden codes (steps 4–5).
     pub fn pixels(&self, hidden: &[i8]) -> Vec<u8> {
         self.layer2
-            .run(hidden, self.hidden_zero_point, self.pretanh_zero_point)
+            .run(hidden, self.pretanh_zero_point)
             .into_iter()
             .map(|t| (i16::from(self.lut[(i16::from(t) + 128) as usize]) + 128) as u8)
             .collect()
@@ -384,7 +410,8 @@ impl FirmwareReference {
 }
 
 impl DenseI8 {
-    fn run(&self, input: &[i8], input_zp: i8, output_zp: i8) -> Vec<i8> {
+    /// The layer on input codes, with the input zero point already folded into `bias`.
+    fn run(&self, input: &[i8], output_zp: i8) -> Vec<i8> {
         assert_eq!(input.len(), self.inputs, "input length");
         self.weights
             .chunks_exact(self.inputs)
@@ -393,7 +420,7 @@ impl DenseI8 {
                 let dot: i64 = input
                     .iter()
                     .zip(row)
-                    .map(|(x, w)| (i64::from(*x) - i64::from(input_zp)) * i64::from(*w))
+                    .map(|(x, w)| (i64::from(*x) + 128) * i64::from(*w))
                     .sum();
                 // int32 with wrap-around: the sum modulo 2^32.
                 let acc = (i64::from(self.bias[c]) + dot) as i32;

@@ -3,9 +3,8 @@
 //!
 //! It alternates two screens every few seconds:
 //! - a 4×2 grid of eight samples (seeds `s..s+8`, labels `0..8` for a conditional blob),
-//!   generated two at a time with `Model::generate_pair` (one multiplication serves both
-//!   samples on the Cortex-M0+) and drawn into the display's frame buffer at once, so two
-//!   784-byte sample buffers serve them all;
+//!   generated two at a time with `Model::generate_pair` and drawn into the display's
+//!   frame buffer at once, so two 784-byte sample buffers serve them all;
 //! - one sample at 2× with its seed, label and the measured generation time.
 //!
 //! Wiring (I2C0 at 400 kHz): SSD1306 SDA → GP4 (pin 6), SCL → GP5 (pin 7),
