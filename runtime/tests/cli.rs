@@ -519,6 +519,100 @@ fn grid_count_is_bounded() {
 }
 
 #[test]
+fn auto_choices_are_measured_once_per_model_and_machine_then_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let model = common::write(&common::mlp(4, true), dir.path(), "cond");
+    let run = |extra: &[&str], out: &str| {
+        let out = dir.path().join(out);
+        let mut args = vec![
+            "generate",
+            "--model",
+            s(&model),
+            "--count",
+            "12",
+            "--format",
+            "idx",
+            "--precision",
+            "auto",
+            "--threads",
+            "auto",
+            "--out",
+            s(&out),
+        ];
+        args.extend_from_slice(extra);
+        let o = common::runtime_with_cache(&args, &cache);
+        assert!(o.status.success(), "{}", text(&o));
+        (
+            text(&o),
+            std::fs::read(out.join("images-idx3-ubyte")).unwrap(),
+        )
+    };
+    // Threads are chosen only where there is more than one core.
+    let choices = if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+        2
+    } else {
+        1
+    };
+    let (first, images) = run(&[], "a");
+    assert_eq!(
+        first.matches("measured at load").count(),
+        choices,
+        "{first}"
+    );
+    let file = cache.join("choices.json");
+    let recorded = std::fs::read_to_string(&file).unwrap();
+    assert!(recorded.contains("\"precision\""), "{recorded}");
+    assert_eq!(recorded.contains("\"threads\""), choices == 2, "{recorded}");
+
+    // The same file on the same machine: both choices come from the cache, same images.
+    let (second, again) = run(&[], "b");
+    assert_eq!(
+        second.matches("measured before on this machine").count(),
+        choices,
+        "{second}"
+    );
+    assert!(second.contains(&file.display().to_string()), "{second}");
+    assert_eq!(images, again);
+
+    // --remeasure times both again.
+    let (third, _) = run(&["--remeasure"], "c");
+    assert_eq!(
+        third.matches("measured at load").count(),
+        choices,
+        "{third}"
+    );
+
+    // Another model file (other weights) is measured on its own.
+    let other = common::write(&common::mlp(5, true), dir.path(), "other");
+    let o = common::runtime_with_cache(
+        &[
+            "generate",
+            "--model",
+            s(&other),
+            "--count",
+            "4",
+            "--precision",
+            "auto",
+            "--out",
+            s(&dir.path().join("d")),
+        ],
+        &cache,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("measured at load"), "{}", text(&o));
+
+    // A corrupt cache is measured over, not an error.
+    std::fs::write(&file, b"{ broken").unwrap();
+    let (fourth, _) = run(&[], "e");
+    assert_eq!(
+        fourth.matches("measured at load").count(),
+        choices,
+        "{fourth}"
+    );
+}
+
+#[test]
 fn generate_threads_auto_says_what_it_chose_and_writes_the_same_images() {
     let dir = tempfile::tempdir().unwrap();
     let model = common::write(&common::mlp(4, true), dir.path(), "cond");

@@ -205,7 +205,7 @@ fn line_up(
     let want_f32 = matches!(precision, None | Some(Precision::F32));
     let want_int8 = matches!(precision, None | Some(Precision::Int8));
     if precision == Some(Precision::Auto) {
-        let chosen = load_precision(model, foreign, Some(Precision::Auto))?;
+        let chosen = load_precision(model, foreign, Some(Precision::Auto), true)?;
         if let Some(c) = chosen.auto_choice() {
             notes.push(format!(
                 "precision auto chose {} ({:.2} us/sample int8 vs {:.2} us/sample f32 at batch {})",
@@ -240,6 +240,7 @@ fn line_up(
                     precision: Some(Precision::Int8),
                     quantize: options(form),
                     foreign: foreign.clone(),
+                    choices: None,
                 },
             )
             .context("quantizing in memory")?;

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use runtime::dataset::{DatasetRequest, FilterRequest, OutputFormat, Sampling, write_dataset};
 
 use super::args::{ForceOpt, ForeignArgs, PrecisionOpt};
-use super::common::load_precision;
+use super::common::{load_precision, measured};
 use super::parse::{
     ThreadsArg, parse_batch, parse_count, parse_max_draws, parse_probability,
     parse_threads_or_auto, parse_truncation,
@@ -62,6 +62,12 @@ pub struct GenerateArgs {
     /// on convolutional generators, less or not at all on small mlps.
     #[arg(long, default_value = "1", value_parser = parse_threads_or_auto)]
     pub threads: ThreadsArg,
+    /// Time `--precision auto` and `--threads auto` again instead of using the choice
+    /// measured on an earlier run. Choices are remembered per model file and machine in
+    /// ~/.cache/gantry/choices.json (or $GANTRY_CACHE_DIR/choices.json); delete it to
+    /// forget them all.
+    #[arg(long)]
+    pub remeasure: bool,
     /// `--precision`: the arithmetic to generate in.
     #[command(flatten)]
     pub precision: PrecisionOpt,
@@ -110,6 +116,7 @@ pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<()> {
         force: ForceOpt { force },
         batch,
         threads,
+        remeasure,
         precision,
         truncation,
         filter,
@@ -130,8 +137,8 @@ pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<()> {
         runtime::dataset::check_replaceable(out)?;
     }
     let generator = match batch {
-        Some(b) => load_precision(model, &foreign, precision)?.with_batch_size(b)?,
-        None => load_precision(model, &foreign, precision)?,
+        Some(b) => load_precision(model, &foreign, precision, remeasure)?.with_batch_size(b)?,
+        None => load_precision(model, &foreign, precision, remeasure)?,
     };
     let generator = match threads {
         ThreadsArg::Count(n) => generator.with_threads(n)?,
@@ -140,12 +147,13 @@ pub fn run(args: GenerateArgs, quiet: bool) -> anyhow::Result<()> {
             let generator = generator.with_auto_threads(cores)?;
             if let Some(c) = generator.thread_choice() {
                 eprintln!(
-                    "threads auto: running on {} ({:.2} us/sample on {} threads, {:.2} on 1 at batch {}, measured at load)",
+                    "threads auto: running on {} ({:.2} us/sample on {} threads, {:.2} on 1 at batch {}, {})",
                     c.chosen,
                     c.many_threads_us_per_sample,
                     c.tried,
                     c.one_thread_us_per_sample,
-                    c.batch
+                    c.batch,
+                    measured(c.remembered, generator.choice_cache())
                 );
             }
             generator

@@ -48,7 +48,7 @@ fn info(
     json: bool,
     precision: Option<Precision>,
 ) -> anyhow::Result<()> {
-    let generator = load_precision(model, foreign, precision)?;
+    let generator = load_precision(model, foreign, precision, false)?;
     let info = generator.info();
     let summary = generator.summary();
     let size = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);

@@ -4,6 +4,7 @@
 //! The engines: [`tract`] (the default, [`Generator`]) and `ort` (ONNX Runtime, with the `ort`
 //! cargo feature).
 
+pub mod choices;
 pub mod classifier;
 #[cfg(feature = "ort")]
 pub mod ort;

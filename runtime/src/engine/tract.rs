@@ -22,6 +22,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::cnn::Deconv;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
+use crate::engine::choices::{ChoiceCache, ChoiceKey};
 use crate::error::{Error, Result};
 use crate::int8::quantize::QuantizeOptions;
 use crate::noise::NoiseStream;
@@ -77,10 +78,13 @@ pub struct LoadOptions {
     /// What to assume about a generator from another framework (a file without Gantry's
     /// metadata), for what its graph does not tell; see [`crate::onnx::adopt`].
     pub foreign: Foreign,
+    /// Where [`Precision::Auto`] and [`Generator::with_auto_threads`] remember what they
+    /// measured, per model file and machine; `None` measures at every load.
+    pub choices: Option<ChoiceCache>,
 }
 
 /// What [`Precision::Auto`] measured and chose.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AutoChoice {
     /// [`Precision::F32`] or [`Precision::Int8`].
     pub chosen: Precision,
@@ -90,10 +94,14 @@ pub struct AutoChoice {
     pub f32_us_per_sample: f64,
     /// Median int8 time per sample, microseconds.
     pub int8_us_per_sample: f64,
+    /// Whether it comes from an earlier load's measurement ([`ChoiceCache`]) rather than
+    /// this one's.
+    #[serde(default)]
+    pub remembered: bool,
 }
 
 /// What [`Generator::with_auto_threads`] measured and chose.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ThreadChoice {
     /// The thread count kept: 1 or [`ThreadChoice::tried`].
     pub chosen: usize,
@@ -105,6 +113,9 @@ pub struct ThreadChoice {
     pub one_thread_us_per_sample: f64,
     /// Median time per sample on `tried` threads, microseconds.
     pub many_threads_us_per_sample: f64,
+    /// Whether it comes from an earlier measurement ([`ChoiceCache`]).
+    #[serde(default)]
+    pub remembered: bool,
 }
 
 /// Wall time [`Precision::Auto`] spends timing the two precisions at load.
@@ -237,6 +248,8 @@ pub struct Generator {
     executor: Executor,
     threads: usize,
     thread_choice: Option<ThreadChoice>,
+    /// Where automatic choices are remembered ([`LoadOptions::choices`]).
+    choices: Option<ChoiceCache>,
 }
 
 impl std::fmt::Debug for Generator {
@@ -305,11 +318,57 @@ impl Generator {
                 Generator::build(path, &proto, info, summary)
             }
             Some(Precision::Auto) => {
-                let int8 = Generator::quantized(path, &proto, &info, &options.quantize)?;
-                let f32 = Generator::build(path, &proto, info, summary)?;
-                Generator::choose(f32, int8)
+                let remembered = match &options.choices {
+                    Some(cache) => {
+                        let key = precision_key(path, &options.quantize)?;
+                        Some((cache, key))
+                    }
+                    None => None,
+                };
+                let recorded = remembered
+                    .as_ref()
+                    .and_then(|(cache, key)| cache.precision(key));
+                let mut g = match recorded {
+                    Some(mut choice) => {
+                        choice.remembered = true;
+                        let mut g = match choice.chosen {
+                            Precision::Int8 => {
+                                Generator::quantized(path, &proto, &info, &options.quantize)?
+                            }
+                            _ => Generator::build(path, &proto, info, summary)?,
+                        };
+                        tracing::info!(
+                            path = %path.display(),
+                            chosen = %choice.chosen,
+                            "precision auto: {} as measured before ({:.2} us/sample int8 vs {:.2} us/sample f32 at batch {})",
+                            choice.chosen,
+                            choice.int8_us_per_sample,
+                            choice.f32_us_per_sample,
+                            choice.batch
+                        );
+                        g.auto = Some(choice);
+                        g
+                    }
+                    None => {
+                        let int8 = Generator::quantized(path, &proto, &info, &options.quantize)?;
+                        let f32 = Generator::build(path, &proto, info, summary)?;
+                        let g = Generator::choose(f32, int8)?;
+                        if let (Some((cache, key)), Some(choice)) = (&remembered, g.auto) {
+                            cache.record_precision(key, choice);
+                        }
+                        g
+                    }
+                };
+                g.choices = options.choices.clone();
+                Ok(g)
             }
         }
+        .map(|mut g| {
+            if g.choices.is_none() {
+                g.choices = options.choices.clone();
+            }
+            g
+        })
     }
 
     /// Quantizes a decoded f32 model in memory and loads the result.
@@ -349,6 +408,7 @@ impl Generator {
             batch,
             f32_us_per_sample: a,
             int8_us_per_sample: b,
+            remembered: false,
         };
         tracing::info!(
             path = %f32.path.display(),
@@ -396,21 +456,57 @@ impl Generator {
     /// Runs on one thread or on `threads`, whichever this machine runs faster at the batch
     /// `generate` uses: both are timed alternately for about [`AUTO_BUDGET`] (the output is
     /// the same either way). Small generators often run faster on one thread.
+    ///
+    /// With a [`ChoiceCache`] ([`LoadOptions::choices`]) the choice is measured once per
+    /// model file, thread count, batch size and machine, and remembered.
     pub fn with_auto_threads(self, threads: usize) -> Result<Generator> {
         let many = self.with_threads(threads)?;
         if threads == 1 {
             return Ok(many);
         }
-        let executors = [Executor::SingleThread, many.executor.clone()];
-        let [one, all] =
-            many.alternate(|way, z, labels| many.run_on(&executors[way], z, labels))?;
-        let choice = ThreadChoice {
-            chosen: if all < one { threads } else { 1 },
-            tried: threads,
-            batch: many.batch,
-            one_thread_us_per_sample: one,
-            many_threads_us_per_sample: all,
+        let key = match &many.choices {
+            Some(_) => Some(ChoiceKey::new(
+                &many.path,
+                &format!(
+                    "threads {threads} batch {} precision {}",
+                    many.batch, many.precision
+                ),
+            )?),
+            None => None,
         };
+        let recorded = many
+            .choices
+            .as_ref()
+            .zip(key.as_ref())
+            .and_then(|(cache, key)| cache.threads(key))
+            .filter(|c| c.chosen == 1 || c.chosen == threads);
+        let choice = match recorded {
+            Some(mut choice) => {
+                choice.remembered = true;
+                choice
+            }
+            None => {
+                let executors = [Executor::SingleThread, many.executor.clone()];
+                let [one, all] =
+                    many.alternate(|way, z, labels| many.run_on(&executors[way], z, labels))?;
+                let choice = ThreadChoice {
+                    chosen: if all < one { threads } else { 1 },
+                    tried: threads,
+                    batch: many.batch,
+                    one_thread_us_per_sample: one,
+                    many_threads_us_per_sample: all,
+                    remembered: false,
+                };
+                if let (Some(cache), Some(key)) = (&many.choices, &key) {
+                    cache.record_threads(key, choice);
+                }
+                choice
+            }
+        };
+        let (one, all) = (
+            choice.one_thread_us_per_sample,
+            choice.many_threads_us_per_sample,
+        );
         tracing::info!(
             path = %many.path.display(),
             chosen = choice.chosen,
@@ -430,6 +526,11 @@ impl Generator {
     /// What [`Generator::with_auto_threads`] measured, when it chose.
     pub fn thread_choice(&self) -> Option<&ThreadChoice> {
         self.thread_choice.as_ref()
+    }
+
+    /// Where automatic choices are remembered ([`LoadOptions::choices`]).
+    pub fn choice_cache(&self) -> Option<&ChoiceCache> {
+        self.choices.as_ref()
     }
 
     /// Compiles a checked model.
@@ -471,6 +572,7 @@ impl Generator {
             executor: Executor::SingleThread,
             threads: 1,
             thread_choice: None,
+            choices: None,
         };
         generator.macs_per_sample = generator.count_macs()?;
         let one = generator.plan(1)?;
@@ -840,6 +942,17 @@ fn peak_tensor_bytes(model: &TypedModel) -> u64 {
 }
 
 /// The largest power of two up to [`DEFAULT_BATCH`] with `batch * peak <= BATCH_CACHE_BUDGET`.
+/// The [`ChoiceKey`] of [`Precision::Auto`] for the model at `path` quantized with `q`.
+fn precision_key(path: &Path, q: &QuantizeOptions) -> Result<ChoiceKey> {
+    ChoiceKey::new(
+        path,
+        &format!(
+            "precision auto: samples {} seed {} method {:?} form {}",
+            q.samples, q.seed, q.method, q.form
+        ),
+    )
+}
+
 fn auto_batch(peak: u64) -> usize {
     let mut batch = 1;
     while batch * 2 <= DEFAULT_BATCH && (batch as u64 * 2) * peak <= BATCH_CACHE_BUDGET {

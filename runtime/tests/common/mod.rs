@@ -280,9 +280,18 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 /// Runs the built `runtime` binary with `args` (no `RUST_LOG` from the caller).
 pub fn runtime(args: &[&str]) -> std::process::Output {
+    // A cache of its own, so that no run reuses another's (or the user's) measured choices.
+    let cache = tempfile::tempdir().unwrap();
+    runtime_with_cache(args, cache.path())
+}
+
+/// [`runtime`] with its remembered choices (`--precision auto`, `--threads auto`) in `cache`.
+#[allow(dead_code)]
+pub fn runtime_with_cache(args: &[&str], cache: &std::path::Path) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_runtime"))
         .args(args)
         .env_remove("RUST_LOG")
+        .env("GANTRY_CACHE_DIR", cache)
         .output()
         .unwrap()
 }
