@@ -244,16 +244,71 @@ impl Loaded<'_> {
 #[inline]
 fn group_dots(lanes: &[u32], groups: &[u8], correction: u32, out: &mut [i32]) {
     #[cfg(gantry_dense = "thumbv6m")]
-    if let Ok(words) = bytemuck::try_cast_slice::<u8, u32>(groups) {
-        thumbv6m::groups(lanes, words, correction, out);
-        return;
-    }
+    let kernel = thumbv6m::gantry_dense_groups_thumbv6m;
     #[cfg(gantry_dense = "thumbv7em")]
+    let kernel = thumbv7em::gantry_dense_groups_thumbv7em;
+    #[cfg(any(gantry_dense = "thumbv6m", gantry_dense = "thumbv7em"))]
     if let Ok(words) = bytemuck::try_cast_slice::<u8, u32>(groups) {
-        thumbv7em::groups(lanes, words, correction, out);
+        run_kernel(kernel, lanes, words, correction, out);
         return;
     }
     group_dots_model(lanes, groups, correction, out);
+}
+
+/// A run of groups for the assembly kernels (one layout for both cores).
+#[cfg(any(gantry_dense = "thumbv6m", gantry_dense = "thumbv7em"))]
+#[repr(C)]
+struct Job {
+    /// The lanes, 4-byte aligned, `n` of them.
+    lanes: *const u32,
+    /// Inputs per row.
+    n: usize,
+    /// The first weight word of the first group, 4-byte aligned; groups follow each
+    /// other, `n` words each.
+    weights: *const u32,
+    /// Groups to run.
+    groups: usize,
+    /// Where the first group's four dot products go; `4 * groups` aligned `i32`.
+    out: *mut i32,
+    /// `128 * Σ lanes`, subtracted from each channel's `Σ q u`.
+    correction: u32,
+}
+
+/// [`group_dots`] through an assembly `kernel`, on word-aligned weights (`lanes.len()`
+/// words per group), for as many whole groups as both `weights` and `out` hold.
+#[cfg(any(gantry_dense = "thumbv6m", gantry_dense = "thumbv7em"))]
+#[allow(unsafe_code)]
+#[inline]
+fn run_kernel(
+    kernel: unsafe extern "C" fn(*const Job),
+    lanes: &[u32],
+    weights: &[u32],
+    correction: u32,
+    out: &mut [i32],
+) {
+    let n = lanes.len();
+    let whole = out.len() / 4;
+    // A multiplication, not a division (Thumb-1 divides in software), that cannot
+    // overflow: `n <= CAPACITY`, and no `out` holds 2^16 groups.
+    let groups = if whole.min(1 << 16) * n <= weights.len() {
+        whole
+    } else {
+        weights.len() / n
+    };
+    let job = Job {
+        lanes: lanes.as_ptr(),
+        n,
+        weights: weights.as_ptr(),
+        groups,
+        out: out.as_mut_ptr(),
+        correction,
+    };
+    // SAFETY: `lanes` holds `n` aligned `u32`, `weights` at least `groups * n` aligned
+    // `u32` (LDRD needs only word alignment on ARMv7-M) and `out` at least `4 * groups`
+    // aligned `i32` (`groups` is bounded by both; with no lanes nothing is read and each
+    // group stores `-correction`); the kernels read and write nothing else and restore
+    // r4-r11, lr and sp.
+    unsafe { kernel(&job) };
 }
 
 /// The thumbv6m kernel's arithmetic in Rust, operation for operation.

@@ -41,24 +41,6 @@
 //! loop are an inverted condition over an unconditional `b`.
 #![allow(unsafe_code)]
 
-/// A run of groups for the assembly.
-#[repr(C)]
-struct Job {
-    /// The lanes, 4-byte aligned, `n` of them.
-    lanes: *const u32,
-    /// Inputs per row.
-    n: usize,
-    /// The first weight word of the first group, 4-byte aligned; groups follow each
-    /// other, `n` words each.
-    weights: *const u32,
-    /// Groups to run.
-    groups: usize,
-    /// Where the first group's four dot products go; `4 * groups` aligned `i32`.
-    out: *mut i32,
-    /// `128 * Σ lanes`, subtracted from each channel's `Σ q u` (see [`super`]).
-    correction: u32,
-}
-
 /// Stores the four dot products of each group of `job`: `A02 - (H2 << 16)`,
 /// `A13 - (H3 << 16)`, `H2`, `H3` (see the module docs), each minus the correction.
 ///
@@ -67,7 +49,7 @@ struct Job {
 /// groups left, the output pointer and the correction.
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
-unsafe extern "C" fn gantry_dense_groups_thumbv6m(job: *const Job) {
+pub(super) unsafe extern "C" fn gantry_dense_groups_thumbv6m(job: *const super::Job) {
     core::arch::naked_asm!(
         // One input's four products from the weight word in \w and the lane in \q
         // (r2 = mask, r7 scratch).
@@ -181,33 +163,4 @@ unsafe extern "C" fn gantry_dense_groups_thumbv6m(job: *const Job) {
         ".purgem GANTRY_INPUT",
         ".purgem GANTRY_TWO",
     )
-}
-
-/// `out[4g + k] = Σ_i lanes[i] u_k - correction` (wrapping) for channel `k` of group `g`
-/// of `weights` (`lanes.len()` words per group, 4-byte aligned), for as many whole
-/// groups as both hold.
-#[inline]
-pub(super) fn groups(lanes: &[u32], weights: &[u32], correction: u32, out: &mut [i32]) {
-    let n = lanes.len();
-    let whole = out.len() / 4;
-    // A multiplication, not a division (Thumb-1 divides in software), that cannot
-    // overflow: `n <= CAPACITY`, and no `out` holds 2^16 groups.
-    let groups = if whole.min(1 << 16) * n <= weights.len() {
-        whole
-    } else {
-        weights.len() / n
-    };
-    let job = Job {
-        lanes: lanes.as_ptr(),
-        n,
-        weights: weights.as_ptr(),
-        groups,
-        out: out.as_mut_ptr(),
-        correction,
-    };
-    // SAFETY: `lanes` holds `n` aligned `u32`, `weights` at least `groups * n` aligned
-    // `u32` and `out` at least `4 * groups` aligned `i32` (`groups` is bounded by both;
-    // with no lanes nothing is read and each group stores `-correction`); the kernel
-    // reads and writes nothing else and restores r4-r11, lr and sp.
-    unsafe { gantry_dense_groups_thumbv6m(&job) };
 }

@@ -21,17 +21,6 @@
 //! modulo `2^32`.
 #![allow(unsafe_code)]
 
-/// A run of groups for the assembly (as on thumbv6m).
-#[repr(C)]
-struct Job {
-    lanes: *const u32,
-    n: usize,
-    weights: *const u32,
-    groups: usize,
-    out: *mut i32,
-    correction: u32,
-}
-
 /// Stores `S_k - correction` (`S_k = Σ q u_k`) for the four channels of each group of
 /// `job`.
 ///
@@ -40,7 +29,7 @@ struct Job {
 /// the groups left, the output pointer and the correction.
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
-unsafe extern "C" fn gantry_dense_groups_thumbv7em(job: *const Job) {
+pub(super) unsafe extern "C" fn gantry_dense_groups_thumbv7em(job: *const super::Job) {
     core::arch::naked_asm!(
         ".macro GANTRY_INPUT w, q",
         "uxtb16 r0, \\w",
@@ -116,31 +105,4 @@ unsafe extern "C" fn gantry_dense_groups_thumbv7em(job: *const Job) {
         ".purgem GANTRY_INPUT",
         ".purgem GANTRY_TWO",
     )
-}
-
-/// As thumbv6m's: `out[4g + k] = Σ_i lanes[i] u_k - correction` for the whole groups
-/// that `weights` (word-aligned) and `out` hold.
-#[inline]
-pub(super) fn groups(lanes: &[u32], weights: &[u32], correction: u32, out: &mut [i32]) {
-    let n = lanes.len();
-    let whole = out.len() / 4;
-    // Cannot overflow: `n <= CAPACITY`, and no `out` holds 2^16 groups.
-    let groups = if whole.min(1 << 16) * n <= weights.len() {
-        whole
-    } else {
-        weights.len() / n
-    };
-    let job = Job {
-        lanes: lanes.as_ptr(),
-        n,
-        weights: weights.as_ptr(),
-        groups,
-        out: out.as_mut_ptr(),
-        correction,
-    };
-    // SAFETY: as on thumbv6m: `lanes` holds `n` aligned `u32`, `weights` at least
-    // `groups * n` aligned `u32` (LDRD needs only word alignment on ARMv7-M) and `out`
-    // at least `4 * groups` aligned `i32`; the kernel reads and writes nothing else and
-    // restores r4-r11, lr and sp.
-    unsafe { gantry_dense_groups_thumbv7em(&job) };
 }
