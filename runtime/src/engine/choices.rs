@@ -166,25 +166,29 @@ struct Entry {
 pub(crate) struct ChoiceKey(String);
 
 impl ChoiceKey {
-    /// The key of `question` (e.g. `precision int8 form …`) for the model file `path`.
-    pub(crate) fn new(path: &Path, question: &str) -> Result<ChoiceKey> {
-        let bytes =
-            read_regular_file(path, crate::onnx::MAX_MODEL_BYTES).map_err(|error| Error::Read {
-                path: path.to_path_buf(),
-                error,
-            })?;
-        let mut key = String::new();
-        for byte in Sha256::digest(&bytes) {
-            let _ = write!(key, "{byte:02x}");
-        }
-        let _ = write!(
-            key,
-            " | {question} | {} | runtime {}",
+    /// The key of `question` (e.g. `precision int8 form …`) for the model file whose
+    /// [`file_digest`] is `digest`.
+    pub(crate) fn new(digest: &str, question: &str) -> ChoiceKey {
+        ChoiceKey(format!(
+            "{digest} | {question} | {} | runtime {}",
             machine(),
             env!("CARGO_PKG_VERSION")
-        );
-        Ok(ChoiceKey(key))
+        ))
     }
+}
+
+/// The SHA-256 of the file at `path`, in hex: which model a choice is for.
+pub(crate) fn file_digest(path: &Path) -> Result<String> {
+    let bytes =
+        read_regular_file(path, crate::onnx::MAX_MODEL_BYTES).map_err(|error| Error::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+    let mut hex = String::with_capacity(64);
+    for byte in Sha256::digest(&bytes) {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    Ok(hex)
 }
 
 /// This machine as the timing sees it: architecture, cores, and the CPU description
@@ -247,21 +251,21 @@ mod tests {
         let model = dir.path().join("m.onnx");
         std::fs::write(&model, b"model bytes").unwrap();
         let cache = ChoiceCache::at(dir.path().join("sub/choices.json"));
-        let key = ChoiceKey::new(&model, "precision").unwrap();
+        let digest = file_digest(&model).unwrap();
+        let key = ChoiceKey::new(&digest, "precision");
         assert_eq!(cache.precision(&key), None);
         cache.record_precision(&key, choice(Precision::Int8));
         assert_eq!(cache.precision(&key), Some(choice(Precision::Int8)));
         assert_eq!(cache.clone().remeasuring().precision(&key), None);
-        // Another question, another model or other bytes are other keys.
+        // Another question, or other bytes, are other keys.
         assert_eq!(
-            cache.precision(&ChoiceKey::new(&model, "precision int8 other").unwrap()),
+            cache.precision(&ChoiceKey::new(&digest, "precision int8 other")),
             None
         );
         std::fs::write(&model, b"other bytes").unwrap();
-        assert_eq!(
-            cache.precision(&ChoiceKey::new(&model, "precision").unwrap()),
-            None
-        );
+        let other = file_digest(&model).unwrap();
+        assert_ne!(other, digest);
+        assert_eq!(cache.precision(&ChoiceKey::new(&other, "precision")), None);
     }
 
     #[test]
@@ -271,7 +275,7 @@ mod tests {
         std::fs::write(&model, b"model").unwrap();
         let path = dir.path().join(FILE_NAME);
         let cache = ChoiceCache::at(&path);
-        let key = ChoiceKey::new(&model, "precision").unwrap();
+        let key = ChoiceKey::new(&file_digest(&model).unwrap(), "precision");
         for junk in [
             &b"{not json"[..],
             b"{\"version\": 99, \"entries\": {}}",
@@ -293,14 +297,14 @@ mod tests {
         let blocker = dir.path().join("blocker");
         std::fs::write(&blocker, b"").unwrap();
         let cache = ChoiceCache::at(blocker.join(FILE_NAME));
-        let key = ChoiceKey::new(&model, "precision").unwrap();
+        let key = ChoiceKey::new(&file_digest(&model).unwrap(), "precision");
         cache.record_precision(&key, choice(Precision::F32));
         assert_eq!(cache.precision(&key), None);
     }
 
     #[test]
     fn a_missing_model_is_an_error_naming_it() {
-        let err = ChoiceKey::new(Path::new("/nonexistent/m.onnx"), "q").unwrap_err();
+        let err = file_digest(Path::new("/nonexistent/m.onnx")).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/m.onnx"), "{err}");
     }
 }

@@ -22,7 +22,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::cnn::Deconv;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
-use crate::engine::choices::{ChoiceCache, ChoiceKey};
+use crate::engine::choices::{ChoiceCache, ChoiceKey, file_digest};
 use crate::error::{Error, Result};
 use crate::int8::quantize::QuantizeOptions;
 use crate::noise::NoiseStream;
@@ -250,6 +250,8 @@ pub struct Generator {
     thread_choice: Option<ThreadChoice>,
     /// Where automatic choices are remembered ([`LoadOptions::choices`]).
     choices: Option<ChoiceCache>,
+    /// The model file's [`file_digest`], once a remembered choice needed it.
+    digest: Option<String>,
 }
 
 impl std::fmt::Debug for Generator {
@@ -318,13 +320,15 @@ impl Generator {
                 Generator::build(path, &proto, info, summary)
             }
             Some(Precision::Auto) => {
-                let remembered = match &options.choices {
-                    Some(cache) => {
-                        let key = precision_key(path, &options.quantize)?;
-                        Some((cache, key))
-                    }
+                let digest = match &options.choices {
+                    Some(_) => Some(file_digest(path)?),
                     None => None,
                 };
+                let remembered = options
+                    .choices
+                    .as_ref()
+                    .zip(digest.as_deref())
+                    .map(|(cache, digest)| (cache, precision_key(digest, &options.quantize)));
                 let recorded = remembered
                     .as_ref()
                     .and_then(|(cache, key)| cache.precision(key));
@@ -359,14 +363,12 @@ impl Generator {
                         g
                     }
                 };
-                g.choices = options.choices.clone();
+                g.digest = digest;
                 Ok(g)
             }
         }
         .map(|mut g| {
-            if g.choices.is_none() {
-                g.choices = options.choices.clone();
-            }
+            g.choices = options.choices.clone();
             g
         })
     }
@@ -464,16 +466,18 @@ impl Generator {
         if threads == 1 {
             return Ok(many);
         }
-        let key = match &many.choices {
-            Some(_) => Some(ChoiceKey::new(
-                &many.path,
-                &format!(
-                    "threads {threads} batch {} precision {}",
-                    many.batch, many.precision
-                ),
-            )?),
-            None => None,
+        let digest = match (&many.choices, &many.digest) {
+            (Some(_), Some(digest)) => Some(digest.clone()),
+            (Some(_), None) => Some(file_digest(&many.path)?),
+            (None, _) => None,
         };
+        let key = digest.map(|digest| {
+            let question = format!(
+                "threads {threads} batch {} precision {}",
+                many.batch, many.precision
+            );
+            ChoiceKey::new(&digest, &question)
+        });
         let recorded = many
             .choices
             .as_ref()
@@ -573,6 +577,7 @@ impl Generator {
             threads: 1,
             thread_choice: None,
             choices: None,
+            digest: None,
         };
         generator.macs_per_sample = generator.count_macs()?;
         let one = generator.plan(1)?;
@@ -942,10 +947,10 @@ fn peak_tensor_bytes(model: &TypedModel) -> u64 {
 }
 
 /// The largest power of two up to [`DEFAULT_BATCH`] with `batch * peak <= BATCH_CACHE_BUDGET`.
-/// The [`ChoiceKey`] of [`Precision::Auto`] for the model at `path` quantized with `q`.
-fn precision_key(path: &Path, q: &QuantizeOptions) -> Result<ChoiceKey> {
+/// The [`ChoiceKey`] of [`Precision::Auto`] for the model with `digest`, quantized with `q`.
+fn precision_key(digest: &str, q: &QuantizeOptions) -> ChoiceKey {
     ChoiceKey::new(
-        path,
+        digest,
         &format!(
             "precision auto: samples {} seed {} method {:?} form {}",
             q.samples, q.seed, q.method, q.form
