@@ -20,7 +20,12 @@ fn quantized_models_load_and_run_in_ort() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    for name in ["mnist-mlp.onnx", "mnist-mlp-cond.onnx"] {
+    // The dcgan's integer form computes its 3x3 transposed convolutions as ConvInteger.
+    for name in [
+        "mnist-mlp.onnx",
+        "mnist-mlp-cond.onnx",
+        "mnist-dcgan-cond.onnx",
+    ] {
         let model = shipped(name);
         let f32 = Generator::load(&model).unwrap();
         let info = f32.info().clone();
@@ -60,6 +65,13 @@ fn quantized_models_load_and_run_in_ort() {
             );
             let bound = match form {
                 Form::WeightOnly => WEIGHT_ONLY_ERROR,
+                // The integer form clips each convolution's input at its 99.9th percentile
+                // (runtime::quantize::CONV_PERCENTILE): a few saturated pixels (max 1.65 on
+                // 256 samples, 2026-12-02) for an FID equal to f32's (9.89 vs 9.90).
+                Form::Integer if name.contains("dcgan") => PixelError {
+                    max: 2.0,
+                    ..INT8_ERROR
+                },
                 // ORT fuses the qdq form into its own int8 kernels, which round differently
                 // on an AVX2-only EPYC: a single pixel crossed the steep middle of tanh
                 // (max 1.74 with the 0.2 noise stream, 2026-12-01). Mean and p99 stay strict.

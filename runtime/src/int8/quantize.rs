@@ -5,7 +5,9 @@
 //!
 //! - **Weights** of Dense and ConvTranspose2d layers: int8 in `[-127, 127]`, symmetric, one
 //!   scale per output channel, `scale[c] = max |W[.., c]| / 127`.
-//! - **Activations** entering each Dense layer: int8 in `[-128, 127]`, asymmetric, one scale
+//! - **Activations** entering each Dense layer (and, in [`Form::Integer`], each transposed
+//!   convolution of a [`ConvForm`], clipped at its [`CONV_PERCENTILE`]th percentile under
+//!   min/max calibration): int8 in `[-128, 127]`, asymmetric, one scale
 //!   and zero point per tensor, calibrated on the generator's own activations for
 //!   [`QuantizeOptions::samples`] seeded `z` ([`crate::noise`], sample `i` of a conditional model
 //!   gets label `i % classes`): [`CalibrationMethod::MinMax`], or
@@ -19,17 +21,24 @@
 //! than f32 on aarch64 (under qemu) while [`Form::Qdq`] ran at f32 speed and [`Form::Qlinear`]
 //! in between; on x86 tract's f32 kernels beat all int8 forms, so `--precision auto` keeps f32
 //! there. ONNX Runtime is fastest with [`Form::Qdq`], which it fuses into its int8 kernels.
-//! Transposed convolutions have no integer kernel in tract or ONNX Runtime, and lowering one
-//! to a convolution over a zero-stuffed input costs stride² more multiply-accumulates than
-//! int8 can win back, so ConvTranspose2d layers keep f32 compute with int8-stored weights that
-//! are dequantized at load. [`Form::WeightOnly`] does that for every layer: a 4x smaller file
-//! for memory-poor devices, f32 speed and nearly f32 output.
+//! ONNX has no integer transposed convolution, but the dcgan's 3x3 ones are convolutions in
+//! disguise: one of stride 1 is a Conv with the kernel flipped and transposed, and one of
+//! stride 2 (padding 1, output padding 1) is a 2x2 Conv that computes the four output phases
+//! as `4 * c_out` channels, interleaved by `DepthToSpace` (16 taps where 9 are non-zero, but
+//! no zero-stuffed input). In [`Form::Integer`] those layers become
+//! `QuantizeLinear` (uint8, the same grid as the int8 codes) → `ConvInteger` → `Cast` →
+//! `Mul` → `Add` (f32 bias) [→ `DepthToSpace`] ([`ConvForm`]): in tract under qemu-aarch64
+//! 1.9x the f32 throughput of the shipped dcgans, and far slower than f32 on x86
+//! (`docs/BENCHMARKS.md`), hence `--precision auto`. Other transposed convolutions, and every
+//! one in the other forms, keep f32 compute with int8-stored weights that are dequantized at
+//! load. [`Form::WeightOnly`] does that for every layer: a 4x smaller file for memory-poor
+//! devices, f32 speed and nearly f32 output.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use tract_onnx::pb::ModelProto;
 use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::{ModelProto, TensorProto};
 use tract_onnx::prelude::*;
 
 use crate::error::{Error, Result};
@@ -37,7 +46,7 @@ use crate::noise::{NOISE_ALGORITHM, noise};
 use crate::onnx::metadata::{ModelInfo, keys};
 use crate::onnx::spec::{ConvTranspose2d, Dense, GeneratorSpec, Layer};
 use crate::onnx::write::{
-    self, GraphParts, Lowering, attr_int, node, tensor_f32, tensor_i8, tensor_i32,
+    self, GraphParts, Lowering, attr_int, attr_ints, node, tensor_f32, tensor_i8, tensor_i32,
 };
 use crate::onnx::{self, read::read_checked};
 
@@ -51,6 +60,9 @@ pub use crate::onnx::quantization::{
 pub const DEFAULT_SAMPLES: usize = 2000;
 /// Percentile used by `--method percentile` unless told otherwise.
 pub const DEFAULT_PERCENTILE: f64 = 99.99;
+/// Percentile at which a transposed convolution's input is clipped under min/max calibration
+/// ([`Form::Integer`]; see `conv_quant`).
+pub const CONV_PERCENTILE: f64 = 99.9;
 /// Values kept per tensor for percentiles; beyond it every k-th value is kept (deterministic).
 const PERCENTILE_CAP: usize = 1 << 22;
 /// Samples per calibration run.
@@ -108,6 +120,100 @@ pub struct Quantized {
     pub info: QuantInfo,
     /// The int8 parameters of each Dense layer (empty for [`Form::WeightOnly`]).
     pub dense: Vec<DenseQuant>,
+    /// The int8 parameters of each transposed convolution computed in int8 ([`Form::Integer`]
+    /// only).
+    pub convs: Vec<ConvQuant>,
+}
+
+/// How a transposed convolution becomes a convolution that has an integer kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvForm {
+    /// 3x3, stride 1, padding 1: a 3x3 Conv with the kernel flipped and transposed.
+    Flipped,
+    /// 3x3, stride 2, padding 1, output padding 1: a 2x2 Conv (padded after by 1) giving the
+    /// four output phases as channels, then `DepthToSpace` (block 2, DCR).
+    Subpixel,
+}
+
+impl ConvForm {
+    /// The form of `conv`, if it has one.
+    pub fn of(conv: &ConvTranspose2d) -> Option<ConvForm> {
+        let plain = conv.kernel == [3, 3] && conv.padding == [1, 1];
+        match (conv.stride, conv.output_padding) {
+            ([1, 1], [0, 0]) if plain => Some(ConvForm::Flipped),
+            ([2, 2], [1, 1]) if plain => Some(ConvForm::Subpixel),
+            _ => None,
+        }
+    }
+
+    /// The convolution's `[c_out', c_in, k, k]` f32 kernel, `k` and its `pads` for `conv`.
+    fn kernel(self, conv: &ConvTranspose2d) -> (Vec<f32>, usize, [usize; 4]) {
+        let (c_in, c_out) = (conv.c_in, conv.c_out);
+        let w = |i: usize, o: usize, ky: usize, kx: usize| {
+            conv.weight[((i * c_out + o) * 3 + ky) * 3 + kx]
+        };
+        match self {
+            ConvForm::Flipped => {
+                let mut k = vec![0f32; c_out * c_in * 9];
+                for o in 0..c_out {
+                    for i in 0..c_in {
+                        for ky in 0..3 {
+                            for kx in 0..3 {
+                                k[((o * c_in + i) * 3 + ky) * 3 + kx] = w(i, o, 2 - ky, 2 - kx);
+                            }
+                        }
+                    }
+                }
+                (k, 3, [1, 1, 1, 1])
+            }
+            ConvForm::Subpixel => {
+                // Output row 2m + r reads kernel row ky at input row m + dy, for (ky, dy) in
+                // TAPS[r] (padding 1): out[2m] = x[m] w[1], out[2m+1] = x[m] w[2] + x[m+1] w[0].
+                const TAPS: [&[(usize, usize)]; 2] = [&[(1, 0)], &[(2, 0), (0, 1)]];
+                let mut k = vec![0f32; 4 * c_out * c_in * 4];
+                for (pr, rows) in TAPS.iter().enumerate() {
+                    for (pc, cols) in TAPS.iter().enumerate() {
+                        for &(ky, dy) in *rows {
+                            for &(kx, dx) in *cols {
+                                for o in 0..c_out {
+                                    let channel = (pr * 2 + pc) * c_out + o;
+                                    for i in 0..c_in {
+                                        k[((channel * c_in + i) * 2 + dy) * 2 + dx] =
+                                            w(i, o, ky, kx);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                (k, 2, [0, 0, 1, 1])
+            }
+        }
+    }
+}
+
+/// A transposed convolution computed in int8 ([`Form::Integer`]), as the convolution of its
+/// [`ConvForm`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvQuant {
+    /// Layer index in the spec.
+    pub layer: usize,
+    /// The convolution it becomes.
+    pub form: ConvForm,
+    /// Quantization of the layer's input.
+    pub input: ActivationQuant,
+    /// The convolution's `[channels, c_in, kernel, kernel]` codes.
+    pub weight: Vec<i8>,
+    /// One scale per convolution output channel.
+    pub weight_scale: Vec<f32>,
+    /// Convolution output channels (`c_out`, or `4 * c_out` for [`ConvForm::Subpixel`]).
+    pub channels: usize,
+    /// Kernel size (3, or 2 for [`ConvForm::Subpixel`]).
+    pub kernel: usize,
+    /// ONNX `pads` (begin, begin, end, end).
+    pub pads: [usize; 4],
+    /// One f32 bias per convolution output channel.
+    pub bias: Vec<f32>,
 }
 
 impl Quantized {
@@ -303,25 +409,34 @@ struct Observed {
     stats: Stats,
 }
 
-/// One Dense layer under calibration.
-struct DenseCalibration<'a> {
+/// The weights of a layer under calibration.
+enum Weighted<'a> {
+    /// A Dense layer.
+    Dense(&'a Dense),
+    /// A transposed convolution of a [`ConvForm`].
+    Conv(&'a ConvTranspose2d, ConvForm),
+}
+
+/// One layer under calibration.
+struct LayerCalibration<'a> {
     /// Layer index in the spec.
     layer: usize,
     /// The layer.
-    dense: &'a Dense,
+    weights: Weighted<'a>,
     /// Its input.
     input: Observed,
     /// Its output, recorded as `x W` without the bias ([`Form::Qlinear`] only).
     product: Option<Observed>,
 }
 
-/// Runs the f32 generator on the calibration noise and returns, for each Dense layer, the
-/// statistics of its input and (for [`Form::Qlinear`]) of `x W` without the bias.
+/// Runs the f32 generator on the calibration noise and returns, for each Dense layer (and,
+/// in [`Form::Integer`], each transposed convolution of a [`ConvForm`]), the statistics of
+/// its input and (Dense in [`Form::Qlinear`]) of `x W` without the bias.
 fn calibrate<'a>(
     path: &Path,
     spec: &'a GeneratorSpec,
     options: &QuantizeOptions,
-) -> Result<Vec<DenseCalibration<'a>>> {
+) -> Result<Vec<LayerCalibration<'a>>> {
     let mut layers = calibrated_layers(spec, options)?;
     let CalibrationGraph { model, outputs } = calibration_graph(path, spec, &layers)?;
     let tract_err = |stage: &str, e: TractError| Error::tract(path, stage, e);
@@ -373,30 +488,38 @@ fn calibrate<'a>(
     Ok(layers)
 }
 
-/// Step 1 of [`calibrate`]: the Dense layers of `spec`, each with empty statistics for its
-/// input and (for [`Form::Qlinear`]) its output.
+/// Step 1 of [`calibrate`]: the layers of `spec` computed in int8, each with empty
+/// statistics for its input and (Dense in [`Form::Qlinear`]) its output.
 fn calibrated_layers<'a>(
     spec: &'a GeneratorSpec,
     options: &QuantizeOptions,
-) -> Result<Vec<DenseCalibration<'a>>> {
+) -> Result<Vec<LayerCalibration<'a>>> {
     let keep = matches!(options.method, CalibrationMethod::Percentile { .. });
     let shapes = spec.shapes()?;
     let layers = spec.layers.iter().enumerate().filter_map(|(i, l)| match l {
-        Layer::Dense(dense) => Some((i, dense)),
+        Layer::Dense(dense) => Some((i, Weighted::Dense(dense))),
+        Layer::ConvTranspose2d(conv) if options.form == Form::Integer => {
+            ConvForm::of(conv).map(|form| (i, Weighted::Conv(conv, form)))
+        }
         _ => None,
     });
     Ok(layers
-        .map(|(i, dense)| DenseCalibration {
-            layer: i,
-            dense,
-            input: Observed {
-                tensor: layer_input_name(spec, i),
-                stats: Stats::new(keep, shapes[i].numel() * options.samples),
-            },
-            product: (options.form == Form::Qlinear).then(|| Observed {
-                tensor: write::layer_output_name(spec, i),
-                stats: Stats::new(keep, shapes[i + 1].numel() * options.samples),
-            }),
+        .map(|(i, weights)| {
+            let qlinear = options.form == Form::Qlinear && matches!(weights, Weighted::Dense(_));
+            // Convolution inputs keep a sample of their values for their percentile.
+            let keep = keep || matches!(weights, Weighted::Conv(..));
+            LayerCalibration {
+                layer: i,
+                weights,
+                input: Observed {
+                    tensor: layer_input_name(spec, i),
+                    stats: Stats::new(keep, shapes[i].numel() * options.samples),
+                },
+                product: qlinear.then(|| Observed {
+                    tensor: write::layer_output_name(spec, i),
+                    stats: Stats::new(keep, shapes[i + 1].numel() * options.samples),
+                }),
+            }
         })
         .collect())
 }
@@ -414,7 +537,7 @@ struct CalibrationGraph {
 fn calibration_graph(
     path: &Path,
     spec: &GeneratorSpec,
-    layers: &[DenseCalibration<'_>],
+    layers: &[LayerCalibration<'_>],
 ) -> Result<CalibrationGraph> {
     let mut proto = spec.to_model_proto()?;
     let graph = proto.graph.as_mut().expect("the writer builds a graph");
@@ -478,12 +601,12 @@ impl CalibrationBatch<'_> {
 
     /// Adds this batch's values of layer `c`'s input and (bias removed) product to its
     /// statistics.
-    fn observe(&self, c: &mut DenseCalibration<'_>) -> Result<()> {
+    fn observe(&self, c: &mut LayerCalibration<'_>) -> Result<()> {
         for v in self.values(&c.input.tensor)? {
             c.input.stats.add(v);
         }
-        if let Some(product) = &mut c.product {
-            let (bias, cols) = (&c.dense.bias, c.dense.weight.cols);
+        if let (Some(product), Weighted::Dense(dense)) = (&mut c.product, &c.weights) {
+            let (bias, cols) = (&dense.bias, dense.weight.cols);
             for (j, v) in self.values(&product.tensor)?.iter().enumerate() {
                 let b = bias.as_ref().map_or(0.0, |b| b[j % cols]);
                 product.stats.add(v - b);
@@ -504,18 +627,24 @@ pub fn quantize_spec(
         path: source.to_path_buf(),
         error: source_err,
     })?;
-    let dense = if options.form.is_int8_compute() {
-        calibrate(source, &spec, options)?
-            .into_iter()
-            .map(|c| dense_quant(c, options.method))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let info = scheme_record(options, layer_records(&spec, &dense));
+    let (mut dense, mut convs) = (Vec::new(), Vec::new());
+    if options.form.is_int8_compute() {
+        for c in calibrate(source, &spec, options)? {
+            match c.weights {
+                Weighted::Dense(d) => {
+                    dense.push(dense_quant(c.layer, d, c.input, c.product, options.method))
+                }
+                Weighted::Conv(conv, form) => {
+                    convs.push(conv_quant(c.layer, conv, form, c.input, options.method));
+                }
+            }
+        }
+    }
+    let info = scheme_record(options, layer_records(&spec, &dense, &convs));
     let mut lowering = QuantLowering {
         form: options.form,
         dense: dense.iter().map(|d| (d.layer, d.clone())).collect(),
+        convs: convs.iter().map(|c| (c.layer, c.clone())).collect(),
     };
     let mut spec = spec;
     spec.metadata.insert(
@@ -532,20 +661,31 @@ pub fn quantize_spec(
             options.form
         );
     }
-    Ok(Quantized { proto, info, dense })
+    Ok(Quantized {
+        proto,
+        info,
+        dense,
+        convs,
+    })
 }
 
 /// The int8 form of a calibrated Dense layer: activation ranges chosen by `method`, weight
 /// codes and int32 biases.
-fn dense_quant(c: DenseCalibration<'_>, method: CalibrationMethod) -> DenseQuant {
-    let [lo, hi] = c.input.stats.range(method);
+fn dense_quant(
+    layer: usize,
+    dense: &Dense,
+    input: Observed,
+    product: Option<Observed>,
+    method: CalibrationMethod,
+) -> DenseQuant {
+    let [lo, hi] = input.stats.range(method);
     let input = ActivationQuant::from_range(lo, hi);
-    let product = c.product.map(|p| {
+    let product = product.map(|p| {
         let [lo, hi] = p.stats.range(method);
         ActivationQuant::from_range(lo, hi)
     });
-    let (codes, weight_scale) = dense_weight_codes(c.dense);
-    let bias = &c.dense.bias;
+    let (codes, weight_scale) = dense_weight_codes(dense);
+    let bias = &dense.bias;
     let bias_q = bias.as_ref().map(|b| {
         b.iter()
             .zip(&weight_scale)
@@ -556,7 +696,7 @@ fn dense_quant(c: DenseCalibration<'_>, method: CalibrationMethod) -> DenseQuant
             .collect()
     });
     DenseQuant {
-        layer: c.layer,
+        layer,
         input,
         product,
         weight: codes,
@@ -566,9 +706,55 @@ fn dense_quant(c: DenseCalibration<'_>, method: CalibrationMethod) -> DenseQuant
     }
 }
 
-/// One [`LayerRecord`] per weighted layer of `spec`: int8 for the layers in `dense`, f32 with
-/// int8 weights for the others.
-fn layer_records(spec: &GeneratorSpec, dense: &[DenseQuant]) -> Vec<LayerRecord> {
+/// The int8 form of a calibrated transposed convolution: its input's range chosen by
+/// `method`, and the codes and per-channel scales of the convolution it becomes.
+fn conv_quant(
+    layer: usize,
+    conv: &ConvTranspose2d,
+    form: ConvForm,
+    input: Observed,
+    method: CalibrationMethod,
+) -> ConvQuant {
+    // Under min/max calibration (the default) a convolution's input is clipped at its
+    // 99.9th percentile: one grid spans every channel and pixel of the tensor, and min/max
+    // let rare large values widen its steps until the Fashion-MNIST dcgan's int8 FID was
+    // 57 % above f32's (6.7 % at the 99.9th percentile; a grid chosen for the least squared
+    // error of the values was 34 % above). docs/BENCHMARKS.md has the measurements.
+    let method = match method {
+        CalibrationMethod::MinMax => CalibrationMethod::Percentile {
+            percentile: CONV_PERCENTILE,
+        },
+        other => other,
+    };
+    let (min, max) = (input.stats.min, input.stats.max);
+    let [lo, hi] = input.stats.range(method);
+    tracing::debug!(layer, lo, hi, min, max, "convolution input range");
+    let (kernel_f32, kernel, pads) = form.kernel(conv);
+    let channels = kernel_f32.len() / (conv.c_in * kernel * kernel);
+    let per_channel = conv.c_in * kernel * kernel;
+    let (weight, weight_scale) = quantize_weights(&kernel_f32, channels, |i| i / per_channel);
+    let bias = conv.bias.clone().unwrap_or_else(|| vec![0.0; conv.c_out]);
+    ConvQuant {
+        layer,
+        form,
+        input: ActivationQuant::from_range(lo, hi),
+        weight,
+        weight_scale,
+        channels,
+        kernel,
+        pads,
+        // Channel `phase * c_out + o` of the subpixel form is output channel `o`.
+        bias: (0..channels).map(|c| bias[c % conv.c_out]).collect(),
+    }
+}
+
+/// One [`LayerRecord`] per weighted layer of `spec`: int8 for the layers in `dense` and
+/// `convs`, f32 with int8 weights for the others.
+fn layer_records(
+    spec: &GeneratorSpec,
+    dense: &[DenseQuant],
+    convs: &[ConvQuant],
+) -> Vec<LayerRecord> {
     let mut records = Vec::new();
     for (i, layer) in spec.layers.iter().enumerate() {
         let scales = match layer {
@@ -576,17 +762,21 @@ fn layer_records(spec: &GeneratorSpec, dense: &[DenseQuant]) -> Vec<LayerRecord>
             Layer::ConvTranspose2d(c) => conv_weight_codes(c).1,
             _ => continue,
         };
-        let q = dense.iter().find(|d| d.layer == i);
+        let input = dense
+            .iter()
+            .find(|d| d.layer == i)
+            .map(|d| d.input)
+            .or_else(|| convs.iter().find(|c| c.layer == i).map(|c| c.input));
         records.push(LayerRecord {
             layer: i,
             kind: layer.kind().to_string(),
-            compute: if q.is_some() {
+            compute: if input.is_some() {
                 "int8"
             } else {
                 "f32 (int8 weights)"
             }
             .to_string(),
-            input: q.map(|d| d.input),
+            input,
             weight_scale_range: [
                 scales.iter().cloned().fold(f32::INFINITY, f32::min),
                 scales.iter().cloned().fold(0.0, f32::max),
@@ -605,12 +795,12 @@ fn scheme_record(options: &QuantizeOptions, records: Vec<LayerRecord>) -> QuantI
         weights: "int8 symmetric per output channel, scale = max|w|/127, codes in [-127, 127]"
             .into(),
         activations: if options.form.is_int8_compute() {
-            "int8 asymmetric per tensor at each Dense input (range widened to include 0); f32 elsewhere".into()
+            "int8 asymmetric per tensor at each Dense input and, in the integer form, each 3x3 transposed convolution's input (written as the same grid in uint8; under min/max calibration clipped at the 99.9th percentile; ranges widened to include 0); f32 elsewhere".into()
         } else {
             "f32".into()
         },
         bias: if options.form.is_int8_compute() {
-            "int32, scale = input scale x weight scale (f32 for ConvTranspose2d)".into()
+            "int32, scale = input scale x weight scale (f32 for ConvTranspose2d, added after the int8 convolution is rescaled)".into()
         } else {
             "f32".into()
         },
@@ -629,6 +819,7 @@ fn scheme_record(options: &QuantizeOptions, records: Vec<LayerRecord>) -> QuantI
 struct QuantLowering {
     form: Form,
     dense: BTreeMap<usize, DenseQuant>,
+    convs: BTreeMap<usize, ConvQuant>,
 }
 
 fn scalar_f32(name: &str, v: f32) -> tract_onnx::pb::TensorProto {
@@ -733,9 +924,13 @@ impl Lowering for QuantLowering {
         output: &str,
         layer: &ConvTranspose2d,
     ) {
+        let prefix = format!("layer{index}");
+        if let (Form::Integer, Some(q)) = (self.form, self.convs.get(&index)) {
+            Self::integer_conv(g, &prefix, input, output, q);
+            return;
+        }
         let (codes, scale) = conv_weight_codes(layer);
         let dims = [layer.c_in, layer.c_out, layer.kernel[0], layer.kernel[1]];
-        let prefix = format!("layer{index}");
         let w = Self::dequantized_weight(g, &prefix, &dims, &codes, &scale, 1);
         write::conv_transpose_node(g, index, input, output, layer, w);
     }
@@ -754,6 +949,87 @@ struct LayerIo<'a> {
 }
 
 impl QuantLowering {
+    /// [`Form::Integer`] for a transposed convolution of a [`ConvForm`]: `QuantizeLinear`
+    /// (uint8: the int8 grid shifted by 128, which ONNX Runtime's `ConvInteger` takes) →
+    /// `ConvInteger` → `Cast` → `Mul` (input scale × weight scale per channel) → `Add` (f32
+    /// bias), then `DepthToSpace` for [`ConvForm::Subpixel`]. `ConvInteger` subtracts the
+    /// zero point itself, so the padding stays a real zero.
+    fn integer_conv(g: &mut GraphParts, prefix: &str, input: &str, output: &str, q: &ConvQuant) {
+        let scale = format!("{prefix}.input_scale");
+        let zp = format!("{prefix}.input_zero_point");
+        let codes = format!("{prefix}.input_q");
+        g.initializers.push(scalar_f32(&scale, q.input.scale));
+        let zp_u8 = (i16::from(q.input.zero_point) + 128) as u8;
+        g.initializers.push(TensorProto {
+            name: zp.clone(),
+            data_type: DataType::Uint8 as i32,
+            raw_data: vec![zp_u8],
+            ..Default::default()
+        });
+        g.nodes.push(node(
+            &format!("{prefix}.quantize_input"),
+            "QuantizeLinear",
+            &[input, &scale, &zp],
+            &codes,
+            vec![],
+        ));
+        let (c, k) = (q.channels, q.kernel);
+        let weight = format!("{prefix}.weight_q");
+        let c_in = q.weight.len() / (c * k * k);
+        g.initializers
+            .push(tensor_i8(&weight, &[c, c_in, k, k], &q.weight));
+        let acc = format!("{prefix}.accumulator");
+        g.nodes.push(node(
+            &format!("{prefix}.conv_integer"),
+            "ConvInteger",
+            &[&codes, &weight, &zp],
+            &acc,
+            vec![
+                attr_ints("kernel_shape", &[k, k]),
+                attr_ints("pads", &q.pads),
+                attr_ints("strides", &[1, 1]),
+            ],
+        ));
+        let real = format!("{prefix}.accumulator_f32");
+        g.nodes
+            .push(cast_to_float(&format!("{prefix}.cast"), &acc, &real));
+        let scales: Vec<f32> = q.weight_scale.iter().map(|s| s * q.input.scale).collect();
+        let scales_name = format!("{prefix}.output_scale");
+        g.initializers
+            .push(tensor_f32(&scales_name, &[1, c, 1, 1], &scales));
+        let scaled = format!("{prefix}.scaled");
+        g.nodes.push(node(
+            &format!("{prefix}.rescale"),
+            "Mul",
+            &[&real, &scales_name],
+            &scaled,
+            vec![],
+        ));
+        let bias = format!("{prefix}.bias");
+        g.initializers
+            .push(tensor_f32(&bias, &[1, c, 1, 1], &q.bias));
+        let biased = match q.form {
+            ConvForm::Flipped => output.to_string(),
+            ConvForm::Subpixel => format!("{prefix}.phases"),
+        };
+        g.nodes.push(node(
+            &format!("{prefix}.add_bias"),
+            "Add",
+            &[&scaled, &bias],
+            &biased,
+            vec![],
+        ));
+        if q.form == ConvForm::Subpixel {
+            g.nodes.push(node(
+                &format!("{prefix}.depth_to_space"),
+                "DepthToSpace",
+                &[&biased],
+                output,
+                vec![attr_int("blocksize", 2)],
+            ));
+        }
+    }
+
     /// [`Form::WeightOnly`]: int8 weights behind a `DequantizeLinear`, an f32 `Gemm`.
     fn weight_only_dense(g: &mut GraphParts, w: &LayerIo<'_>, layer: &Dense) {
         let (codes, scale) = dense_weight_codes(layer);
