@@ -613,6 +613,54 @@ fn auto_choices_are_measured_once_per_model_and_machine_then_remembered() {
 }
 
 #[test]
+fn int8_models_quantized_in_memory_are_kept_and_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let model = common::write(&common::dcgan(4, true), dir.path(), "dcgan");
+    let run = |out: &str| {
+        let out = dir.path().join(out);
+        let o = common::runtime_with_cache(
+            &[
+                "generate",
+                "--model",
+                s(&model),
+                "--count",
+                "6",
+                "--format",
+                "idx",
+                "--precision",
+                "int8",
+                "--out",
+                s(&out),
+            ],
+            &cache,
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        std::fs::read(out.join("images-idx3-ubyte")).unwrap()
+    };
+    let kept = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(cache.join("int8"))
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    };
+    let first = run("a");
+    let files = kept();
+    assert_eq!(files.len(), 1, "one int8 model kept: {files:?}");
+    let bytes = std::fs::read(&files[0]).unwrap();
+    // The kept model is what `runtime quantize` writes with the same (default) settings.
+    let quantized = dir.path().join("q.onnx");
+    let o = runtime(&["quantize", "--model", s(&model), "--out", s(&quantized)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(bytes, std::fs::read(&quantized).unwrap());
+    // Loaded from the cache: the same images.
+    assert_eq!(run("b"), first);
+    // A damaged kept model is quantized again and replaced, not an error.
+    std::fs::write(&files[0], b"not onnx").unwrap();
+    assert_eq!(run("c"), first);
+    assert_eq!(std::fs::read(&files[0]).unwrap(), bytes);
+}
+
+#[test]
 fn generate_threads_auto_says_what_it_chose_and_writes_the_same_images() {
     let dir = tempfile::tempdir().unwrap();
     let model = common::write(&common::mlp(4, true), dir.path(), "cond");

@@ -304,6 +304,13 @@ impl Generator {
         } = read_checked(path, &options.foreign)?;
         let stored = quant_info(path, &info)?;
         let stored_int8 = stored.as_ref().is_some_and(QuantInfo::is_int8_compute);
+        // The model file's digest, for the cache, where this load may quantize or choose.
+        let quantizes = matches!(options.precision, Some(Precision::Int8 | Precision::Auto));
+        let digest = match &options.choices {
+            Some(_) if quantizes && !stored_int8 => Some(file_digest(path)?),
+            _ => None,
+        };
+        let kept = options.choices.as_ref().zip(digest.as_deref());
         match options.precision {
             None => Generator::build(path, &proto, info, summary),
             Some(Precision::F32) if stored_int8 => Err(Error::Precision {
@@ -313,31 +320,24 @@ impl Generator {
             Some(Precision::F32) => Generator::build(path, &proto, info, summary),
             Some(Precision::Int8) if stored_int8 => Generator::build(path, &proto, info, summary),
             Some(Precision::Int8) => {
-                Generator::quantized(path, &proto, &info, &options.quantize)
+                Generator::quantized(path, &proto, &info, &options.quantize, kept)
             }
             Some(Precision::Auto) if stored_int8 => {
                 tracing::info!(path = %path.display(), "precision auto: the model is stored in int8 only, running int8");
                 Generator::build(path, &proto, info, summary)
             }
             Some(Precision::Auto) => {
-                let digest = match &options.choices {
-                    Some(_) => Some(file_digest(path)?),
-                    None => None,
-                };
-                let remembered = options
-                    .choices
-                    .as_ref()
-                    .zip(digest.as_deref())
-                    .map(|(cache, digest)| (cache, precision_key(digest, &options.quantize)));
+                let remembered =
+                    kept.map(|(cache, digest)| (cache, precision_key(digest, &options.quantize)));
                 let recorded = remembered
                     .as_ref()
                     .and_then(|(cache, key)| cache.precision(key));
-                let mut g = match recorded {
+                let g = match recorded {
                     Some(mut choice) => {
                         choice.remembered = true;
                         let mut g = match choice.chosen {
                             Precision::Int8 => {
-                                Generator::quantized(path, &proto, &info, &options.quantize)?
+                                Generator::quantized(path, &proto, &info, &options.quantize, kept)?
                             }
                             _ => Generator::build(path, &proto, info, summary)?,
                         };
@@ -354,7 +354,8 @@ impl Generator {
                         g
                     }
                     None => {
-                        let int8 = Generator::quantized(path, &proto, &info, &options.quantize)?;
+                        let int8 =
+                            Generator::quantized(path, &proto, &info, &options.quantize, kept)?;
                         let f32 = Generator::build(path, &proto, info, summary)?;
                         let g = Generator::choose(f32, int8)?;
                         if let (Some((cache, key)), Some(choice)) = (&remembered, g.auto) {
@@ -363,23 +364,40 @@ impl Generator {
                         g
                     }
                 };
-                g.digest = digest;
                 Ok(g)
             }
         }
         .map(|mut g| {
             g.choices = options.choices.clone();
+            g.digest = digest;
             g
         })
     }
 
-    /// Quantizes a decoded f32 model in memory and loads the result.
+    /// Quantizes a decoded f32 model in memory and loads the result. With a cache (and the
+    /// file's digest), an int8 model kept from an earlier load with the same settings is
+    /// loaded instead, and a new one is kept.
     fn quantized(
         path: &Path,
         proto: &tract_onnx::pb::ModelProto,
         info: &ModelInfo,
         options: &QuantizeOptions,
+        kept: Option<(&ChoiceCache, &str)>,
     ) -> Result<Generator> {
+        let key = kept.map(|(cache, digest)| (cache, precision_key(digest, options)));
+        if let Some((cache, key)) = &key
+            && let Some(bytes) = cache.quantized_model(key)
+        {
+            match Generator::from_int8_proto(path, &bytes) {
+                Ok(g) => {
+                    tracing::debug!(path = %path.display(), "int8 model from the cache");
+                    return Ok(g);
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "the cached int8 model does not load ({e}); quantizing again");
+                }
+            }
+        }
         let started = std::time::Instant::now();
         let q = crate::int8::quantize::quantize_model(path, proto, info, options)?;
         tracing::debug!(
@@ -387,13 +405,38 @@ impl Generator {
             elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
             "quantized in memory"
         );
+        if let Some((cache, key)) = &key {
+            cache.store_quantized_model(key, &q.to_bytes());
+        }
+        Generator::from_proto(path, &q.proto)
+    }
+
+    /// Loads an int8 model kept in the cache (protobuf `bytes`); `path` names the f32 file.
+    fn from_int8_proto(path: &Path, bytes: &[u8]) -> Result<Generator> {
+        let proto: tract_onnx::pb::ModelProto =
+            prost::Message::decode(bytes).map_err(|e| Error::Unsupported {
+                path: path.to_path_buf(),
+                reason: format!("the cached int8 model is not ONNX: {e}"),
+            })?;
+        let g = Generator::from_proto(path, &proto)?;
+        if g.precision != Precision::Int8 {
+            return Err(Error::Unsupported {
+                path: path.to_path_buf(),
+                reason: "the cached model is not int8".into(),
+            });
+        }
+        Ok(g)
+    }
+
+    /// Checks a model built in memory and compiles it; `path` names its source.
+    fn from_proto(path: &Path, proto: &tract_onnx::pb::ModelProto) -> Result<Generator> {
         let info =
-            ModelInfo::from_props(&q.proto.metadata_props).map_err(|source| Error::Metadata {
+            ModelInfo::from_props(&proto.metadata_props).map_err(|source| Error::Metadata {
                 path: path.to_path_buf(),
                 error: source,
             })?;
-        let summary = check_generator(path, &q.proto, &info)?;
-        Generator::build(path, &q.proto, info, summary)
+        let summary = check_generator(path, proto, &info)?;
+        Generator::build(path, proto, info, summary)
     }
 
     /// Times `f32` and `int8` alternately and keeps the faster.
