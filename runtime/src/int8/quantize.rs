@@ -849,11 +849,29 @@ impl QuantLowering {
         input: &str,
         q: &ActivationQuant,
     ) -> (String, String, String) {
+        Self::quantize_input_as(
+            g,
+            prefix,
+            input,
+            q,
+            scalar_i8(&format!("{prefix}.input_zero_point"), q.zero_point),
+        )
+    }
+
+    /// [`QuantLowering::quantize_input`] with the zero point `zp` (int8, or the same grid
+    /// in uint8), which names the codes' type.
+    fn quantize_input_as(
+        g: &mut GraphParts,
+        prefix: &str,
+        input: &str,
+        q: &ActivationQuant,
+        zp_tensor: TensorProto,
+    ) -> (String, String, String) {
         let scale = format!("{prefix}.input_scale");
-        let zp = format!("{prefix}.input_zero_point");
+        let zp = zp_tensor.name.clone();
         let codes = format!("{prefix}.input_q");
         g.initializers.push(scalar_f32(&scale, q.scale));
-        g.initializers.push(scalar_i8(&zp, q.zero_point));
+        g.initializers.push(zp_tensor);
         g.nodes.push(node(
             &format!("{prefix}.quantize_input"),
             "QuantizeLinear",
@@ -955,24 +973,13 @@ impl QuantLowering {
     /// bias), then `DepthToSpace` for [`ConvForm::Subpixel`]. `ConvInteger` subtracts the
     /// zero point itself, so the padding stays a real zero.
     fn integer_conv(g: &mut GraphParts, prefix: &str, input: &str, output: &str, q: &ConvQuant) {
-        let scale = format!("{prefix}.input_scale");
-        let zp = format!("{prefix}.input_zero_point");
-        let codes = format!("{prefix}.input_q");
-        g.initializers.push(scalar_f32(&scale, q.input.scale));
-        let zp_u8 = (i16::from(q.input.zero_point) + 128) as u8;
-        g.initializers.push(TensorProto {
-            name: zp.clone(),
+        let zp_u8 = TensorProto {
+            name: format!("{prefix}.input_zero_point"),
             data_type: DataType::Uint8 as i32,
-            raw_data: vec![zp_u8],
+            raw_data: vec![(i16::from(q.input.zero_point) + 128) as u8],
             ..Default::default()
-        });
-        g.nodes.push(node(
-            &format!("{prefix}.quantize_input"),
-            "QuantizeLinear",
-            &[input, &scale, &zp],
-            &codes,
-            vec![],
-        ));
+        };
+        let (codes, _, zp) = Self::quantize_input_as(g, prefix, input, &q.input, zp_u8);
         let (c, k) = (q.channels, q.kernel);
         let weight = format!("{prefix}.weight_q");
         let c_in = q.weight.len() / (c * k * k);
@@ -990,21 +997,17 @@ impl QuantLowering {
                 attr_ints("strides", &[1, 1]),
             ],
         ));
-        let real = format!("{prefix}.accumulator_f32");
-        g.nodes
-            .push(cast_to_float(&format!("{prefix}.cast"), &acc, &real));
         let scales: Vec<f32> = q.weight_scale.iter().map(|s| s * q.input.scale).collect();
-        let scales_name = format!("{prefix}.output_scale");
-        g.initializers
-            .push(tensor_f32(&scales_name, &[1, c, 1, 1], &scales));
         let scaled = format!("{prefix}.scaled");
-        g.nodes.push(node(
-            &format!("{prefix}.rescale"),
-            "Mul",
-            &[&real, &scales_name],
+        let node_name = format!("{prefix}.ConvTranspose2d");
+        Self::rescaled(
+            g,
+            prefix,
+            &acc,
+            (&[1, c, 1, 1], &scales),
+            &node_name,
             &scaled,
-            vec![],
-        ));
+        );
         let bias = format!("{prefix}.bias");
         g.initializers
             .push(tensor_f32(&bias, &[1, c, 1, 1], &q.bias));
@@ -1076,19 +1079,35 @@ impl QuantLowering {
             &current,
             vec![],
         ));
+        let scales = product_scales(q);
+        let node_name = format!("{prefix}.Dense");
+        Self::rescaled(
+            g,
+            prefix,
+            &current,
+            (&[cols], &scales),
+            &node_name,
+            w.output,
+        );
+    }
+
+    /// `Cast` of the int32 `acc` to f32, then `Mul` (the node `node_name`, into `output`) by
+    /// the per-channel `scales` (shaped `dims`) that turn it back into real values.
+    fn rescaled(
+        g: &mut GraphParts,
+        prefix: &str,
+        acc: &str,
+        (dims, scales): (&[usize], &[f32]),
+        node_name: &str,
+        output: &str,
+    ) {
         let float = format!("{prefix}.accumulator_f32");
         g.nodes
-            .push(cast_to_float(&format!("{prefix}.cast"), &current, &float));
+            .push(cast_to_float(&format!("{prefix}.cast"), acc, &float));
         let rescale = format!("{prefix}.rescale");
-        g.initializers
-            .push(tensor_f32(&rescale, &[cols], &product_scales(q)));
-        g.nodes.push(node(
-            &format!("{prefix}.Dense"),
-            "Mul",
-            &[&float, &rescale],
-            w.output,
-            vec![],
-        ));
+        g.initializers.push(tensor_f32(&rescale, dims, scales));
+        g.nodes
+            .push(node(node_name, "Mul", &[&float, &rescale], output, vec![]));
     }
 
     /// [`Form::Qlinear`]: `QuantizeLinear` → `QLinearMatMul` → `DequantizeLinear` → f32 bias.
