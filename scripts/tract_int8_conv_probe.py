@@ -16,8 +16,9 @@ QuantizeLinear -> ConvInteger -> Cast -> Mul(scale) -> Add(bias). The Gemm and e
 else stay f32, so timing the result against its input isolates the convolutions. It checks
 the output against the f32 file with ONNX Runtime and prints the error.
 
-It is a measurement tool for deciding whether to build this into `runtime quantize`; the
-results are in docs/BENCHMARKS.md ("int8 convolutions in tract: a probe").
+It measured whether to build this into `runtime quantize`, which now writes the same form
+(`runtime::quantize::ConvForm`); it stays as a quick way to try other forms and calibrations
+on a file. The results are in docs/BENCHMARKS.md ("int8 convolutions in tract: a probe").
 """
 import sys
 
