@@ -231,7 +231,14 @@ pub(crate) fn file_digest(path: &Path) -> Result<String> {
 
 /// This machine as the timing sees it: architecture, cores, and the CPU description
 /// `/proc/cpuinfo` gives (model name on x86; model, hardware and CPU part on ARM boards).
-fn machine() -> String {
+/// Read once per process: a load builds up to three keys.
+fn machine() -> &'static str {
+    static MACHINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MACHINE.get_or_init(describe_machine)
+}
+
+/// [`machine`], read from the system.
+fn describe_machine() -> String {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let mut cpu: Vec<String> = Vec::new();
     if let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") {
